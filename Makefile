@@ -1,0 +1,40 @@
+# The course's two commands: `make course` (set up + execute every chapter in full mode) and
+# `make test` (set up + the whole test suite, notebooks in FAST mode). See README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NODEPS  = $(shell $(PYTHON) -c "import tomllib;print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['course-utils']['no-deps']))")
+
+.PHONY: setup course test lab check benchmarks nbval clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "== creating $(VENV) and installing the pinned stack (CPU torch 2.13.0; ~2 min)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps $(NODEPS)
+	touch $(STAMP)
+
+course: setup   ## execute every chapter in full mode, saving outputs in notebooks/
+	$(PY) -m course_utils.notebooks run $(NOTEBOOKS)
+
+test: setup     ## unit + reference tests, and every notebook in FAST mode
+	$(PY) -m pytest
+
+lab: setup      ## open JupyterLab on the course
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+check: setup    ## saved notebooks: no errors, executed in order
+	$(PY) -m course_utils.notebooks check $(NOTEBOOKS)
+
+nbval: setup    ## nbval over the chapters in FAST mode (outputs compared where tagged)
+	COURSE_FAST=1 $(PY) -m pytest --nbval-lax -p no:randomly $(NOTEBOOKS)
+
+benchmarks: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data/cache .pytest_cache

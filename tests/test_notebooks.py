@@ -23,9 +23,17 @@ def test_saved_notebook_is_clean(path):
     assert notebooks.problems(path) == []
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One embedding cache for all notebooks of the session, as for a learner: a text encoded by
+    one chapter is never encoded again by the next."""
+    return tmp_path_factory.mktemp("notebook-cache")
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", ALL, ids=ids)
-def test_executes_in_fast_mode(path, tmp_path):
+def test_executes_in_fast_mode(path, tmp_path, shared_cache, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(shared_cache))
     out = tmp_path / path.name
     notebooks.execute(path, out, fast=True, timeout=900)
     assert notebooks.problems(out) == []

@@ -38,3 +38,15 @@ benchmarks: setup
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache
+
+# Exercises and grading (course_utils.grading). Learner name = notebook file stem, or the parent
+# folder's name when the file keeps the course's name (submissions/alice/01_..._exercises.ipynb).
+GRADES  ?= grades
+TIMEOUT ?= 300
+.PHONY: exercises grade
+exercises: setup  ## regenerate exercises/ from solutions/ (solution regions removed, outputs cleared)
+	$(PY) -m course_utils.grading generate
+
+grade: setup      ## grade learner notebooks: make grade SUBMISSIONS="subs/" [GRADES=grades] [TIMEOUT=300]
+	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS="path/to/notebooks-or-folders" [GRADES=dir]'; exit 2; }
+	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out $(GRADES) --timeout $(TIMEOUT)

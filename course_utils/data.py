@@ -144,6 +144,30 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+ORIGINAL_PARTS = ("corpus", "claims_train", "claims_dev")
+
+
+def load_scifact_original(part: str = "corpus") -> list[dict]:
+    """Rows of the original SciFact release: `corpus` (doc_id, title, abstract as a list of
+    sentences, structured), `claims_train` / `claims_dev` (claim, evidence, cited_doc_ids).
+
+    BEIR's archive lacks these; they come from the shared folder (or the data home, if you copied
+    the SciFact release's `data/` there as `scifact/original/`).
+
+    >>> len(load_scifact_original("claims_dev"))        # doctest: +SKIP
+    300
+    """
+    if part not in ORIGINAL_PARTS:
+        raise ValueError(f"no SciFact part {part!r}; choose one of {ORIGINAL_PARTS}")
+    for base in (data_home(), shared_datasets()):
+        path = base / "scifact" / "original" / f"{part}.jsonl"
+        if path.exists():
+            return list(read_jsonl(path))
+    raise FileNotFoundError(f"{part}.jsonl of the original SciFact release is in neither "
+                            f"{data_home() / 'scifact' / 'original'} nor {shared_datasets() / 'scifact' / 'original'}; "
+                            "get the release's data.tar.gz (github.com/allenai/scifact) and copy it there")
+
+
 def doc_texts(corpus: dict) -> tuple[list[str], list[str]]:
     """(doc_ids, texts) in corpus order, text = title + " " + text, stripped (as BEIR/MTEB do).
 

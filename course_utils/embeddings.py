@@ -8,7 +8,7 @@ notebooks). The model is passed in; see `course_utils.models.load_model`.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from .cache import EmbeddingCache
 from .models import model_id

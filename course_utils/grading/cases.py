@@ -1,0 +1,128 @@
+"""Hidden test cases: the `Exercise` and `Case` types, helpers to write cases, the registry.
+
+A case is a learner-facing name (it describes the *situation*, e.g. "a zero row", never the
+expected answer) and a function `run(fn)` that calls the learner's function through `call` and
+raises `Fail(message)` when the result is wrong. Each chapter module (`ch01`, ...) lists its
+exercises; `get(exercise_id)` finds one. Exercise ids are "NN.name", NN the chapter.
+
+>>> ex = get("01.cosine"); ex.chapter, len(ex.hints)
+('01', 2)
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Fail(Exception):
+    """A hidden test failed; the message is shown to the learner (no expected values in it)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    run: Callable  # run(fn) -> None, raising Fail (or whatever the learner's function raises)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str            # "01.cosine"
+    title: str         # "cosine similarity matrix"
+    function: str      # the name of the function the learner writes, for messages
+    hints: tuple       # (hint 1, hint 2 -- stronger)
+    cases: tuple       # Case, ...
+    points: int = 1
+
+    @property
+    def chapter(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def call(fn, *args, names=(), mutable=()):
+    """fn(*args), failing if it modified an argument whose position is not in `mutable`.
+
+    `names` are the parameter names used in the message ("your function changed its input `a`").
+    """
+    before = copy.deepcopy(args)
+    out = fn(*args)
+    for i, (old, new) in enumerate(zip(before, args)):
+        if i not in mutable and not _same(old, new):
+            name = names[i] if i < len(names) else f"argument {i + 1}"
+            raise Fail(f"your function changed its input `{name}` in place; work on a copy "
+                       "(callers do not expect their data to change)")
+    return out
+
+
+def as_array(out, what: str = "the result") -> np.ndarray:
+    """The learner's result as a float64 array, or Fail with a message saying what came back."""
+    if out is None:
+        raise Fail(f"{what} is None: did you forget `return`?")
+    try:
+        arr = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Fail(f"{what} is a {type(out).__name__}, not an array of numbers") from None
+    return arr
+
+
+def expect_array(out, expected, what: str = "the result", atol: float = 1e-5) -> None:
+    """Fail unless `out` has the expected shape and values (within atol), without revealing them."""
+    arr, expected = as_array(out, what), np.asarray(expected, dtype=np.float64)
+    if arr.shape != expected.shape:
+        hint = " (transposed?)" if arr.shape == expected.shape[::-1] else ""
+        raise Fail(f"{what} has shape {arr.shape}, expected shape {expected.shape}{hint}")
+    bad_nan = ~np.isfinite(arr) & np.isfinite(expected)
+    if bad_nan.any():
+        raise Fail(f"{what} holds {int(bad_nan.sum())} nan/inf value(s) where a number belongs "
+                   "(a division by zero?)")
+    wrong = ~np.isclose(arr, expected, atol=atol, rtol=1e-6, equal_nan=True)
+    if wrong.any():
+        gap = float(np.nanmax(np.abs(arr - expected)[wrong]))
+        raise Fail(f"{int(wrong.sum())} of {wrong.size} values are wrong (largest difference "
+                   f"{gap:.3g})")
+
+
+def expect_number(out, expected: float, what: str = "the result", atol: float = 1e-6) -> None:
+    """Fail unless `out` is one number close to `expected`."""
+    arr = as_array(out, what)
+    if arr.size != 1:
+        raise Fail(f"{what} should be one number, got an array of shape {arr.shape}")
+    value = float(arr.reshape(()))
+    if not np.isfinite(value):
+        raise Fail(f"{what} is {value} (a division by zero?)")
+    if abs(value - expected) > atol:
+        raise Fail(f"{what} is off by {abs(value - expected):.3g}")
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise of every chapter, by id."""
+    from . import ch01
+
+    exercises = [*ch01.EXERCISES]
+    return {ex.id: ex for ex in exercises}
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with this id; ValueError naming the known ids otherwise."""
+    found = registry()
+    if exercise_id not in found:
+        raise ValueError(f"unknown exercise {exercise_id!r}; known: {', '.join(sorted(found))}")
+    return found[exercise_id]
+
+
+def chapter_exercises(chapter: str) -> list[Exercise]:
+    """The exercises of one chapter ("01"), in the order the notebook meets them."""
+    return [ex for ex in registry().values() if ex.chapter == chapter]

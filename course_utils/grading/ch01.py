@@ -1,0 +1,214 @@
+"""Hidden test cases of chapter 01's exercises (solutions/01_embeddings_exercises.ipynb).
+
+The reference answers are computed here, at check time, from seeded inputs; they are compared
+with the learner's output and never printed.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+
+from .cases import Case, Exercise, Fail, call, expect_array, expect_number
+
+
+def _rng(n: int) -> np.random.Generator:
+    return np.random.default_rng(1000 + n)
+
+
+# --- 01.cosine: cosine similarity matrix (n, d) x (m, d) -> (n, m) ----------------------------
+def _cosine(a, b) -> np.ndarray:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    na, nb = (np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b))
+    return (a / np.where(na == 0, 1, na)) @ (b / np.where(nb == 0, 1, nb)).T
+
+
+def _cosine_case(a, b):
+    return lambda fn: expect_array(call(fn, a, b, names=("a", "b")), _cosine(a, b))
+
+
+_scaled = _rng(3).normal(size=(4, 6)) * np.array([[10.0], [0.1], [3.0], [1.0]])
+_with_zero = np.vstack([_rng(5).normal(size=(2, 3)), np.zeros((1, 3))])
+COSINE = Exercise(
+    "01.cosine", "cosine similarity matrix", "cosine_matrix",
+    ("Cosine similarity is the dot product divided by the product of the two lengths. Scale every "
+     "row of `a` and of `b` to length 1 first; one matrix product then gives all n x m cosines.",
+     "`norms = np.linalg.norm(a, axis=1, keepdims=True)` is an (n, 1) column: divide `a` by "
+     "`np.where(norms == 0, 1, norms)` so a zero row stays zero, do the same for `b`, and return "
+     "`a_unit @ b_unit.T` -- shape (n, m)."),
+    (Case("a (2, 2) and a (3, 2) matrix, small enough to check by hand",
+          _cosine_case(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 2.0], [3.0, 0.0], [1.0, 1.0]]))),
+     Case("n != m: a (5, 4) and a (3, 4) matrix", _cosine_case(_rng(1).normal(size=(5, 4)),
+                                                               _rng(2).normal(size=(3, 4)))),
+     Case("rows that are not of unit length", _cosine_case(_scaled, _rng(4).normal(size=(2, 6)) * 7)),
+     Case("opposite vectors (similarity -1)", _cosine_case(np.array([[1.0, 2.0]]),
+                                                           np.array([[-2.0, -4.0], [2.0, -1.0]]))),
+     Case("a zero row (its similarities must be 0, not nan)", _cosine_case(_with_zero, _with_zero)),
+     Case("Python lists of integers as input", _cosine_case([[1, 2, 3], [0, 1, 0]], [[3, 2, 1]])),
+     Case("float32 embeddings, 384 dimensions", _cosine_case(
+         _rng(6).normal(size=(3, 384)).astype(np.float32), _rng(7).normal(size=(8, 384)).astype(np.float32)))),
+)
+
+
+# --- 01.pooling: masked mean pooling (batch, tokens, d) + mask (batch, tokens) -> (batch, d) ----
+def _pool(tokens, mask) -> np.ndarray:
+    tokens, m = np.asarray(tokens, np.float64), np.asarray(mask, np.float64)[:, :, None]
+    return (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+
+
+def _pool_case(tokens, mask):
+    return lambda fn: expect_array(call(fn, tokens, mask, names=("token_embeddings", "attention_mask")),
+                                   _pool(tokens, mask))
+
+
+def _padded(seed: int, lengths, tokens: int, d: int, dtype=np.int64):
+    """Token vectors where padding is NOT zero (a transformer outputs vectors there too)."""
+    x = _rng(seed).normal(size=(len(lengths), tokens, d)).astype(np.float32)
+    mask = (np.arange(tokens)[None, :] < np.array(lengths)[:, None]).astype(dtype)
+    return x, mask
+
+
+POOLING = Exercise(
+    "01.pooling", "masked mean pooling", "masked_mean_pool",
+    ("Only positions where `attention_mask` is 1 are real tokens. The padded positions hold vectors "
+     "too (not zeros!), so a plain `.mean(axis=1)` averages them in. Sum the real token vectors "
+     "and divide by the number of real tokens of each text.",
+     "Give the mask a last axis so it broadcasts: `m = attention_mask[:, :, None]` (batch, tokens, 1); "
+     "then `(token_embeddings * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)` -- exactly what "
+     "sentence-transformers does (the 1e-9 keeps an all-padding row at zero)."),
+    (Case("one text, no padding", _pool_case(*_padded(10, [5], 5, 4))),
+     Case("a batch of 3 texts with padding (padded positions hold non-zero vectors)",
+          _pool_case(*_padded(11, [6, 2, 4], 6, 8))),
+     Case("a boolean attention mask", _pool_case(*_padded(12, [3, 1], 4, 5, dtype=bool))),
+     Case("a text whose mask is all zeros (its vector must be zeros, not nan)",
+          _pool_case(*_padded(13, [3, 0], 3, 2))),
+     Case("d = 1 and a batch of 4", _pool_case(*_padded(14, [1, 2, 3, 4], 4, 1))),
+     Case("real-model sizes: batch 2, 12 tokens, 384 dimensions, float32",
+          _pool_case(*_padded(15, [12, 7], 12, 384)))),
+)
+
+
+# --- 01.ranks: average ranks (ties share the mean of the ranks they span), 1-based -------------
+def _ranks_case(values):
+    return lambda fn: expect_array(call(fn, values, names=("values",)), rankdata(values), "the ranks")
+
+
+RANKS = Exercise(
+    "01.ranks", "average ranks with ties", "average_ranks",
+    ("Sort the values; the smallest gets rank 1, the next rank 2, ... Equal values share one rank: "
+     "the average of the positions they occupy, e.g. [10, 20, 20, 30] -> [1, 2.5, 2.5, 4].",
+     "`order = np.argsort(values, kind='stable')` gives positions in sorted order; walk through "
+     "`values[order]` in runs of equal values; a run covering sorted positions i..j (0-based) gets "
+     "rank (i + j) / 2 + 1 for every member; write it back with `ranks[order[i:j + 1]] = ...`."),
+    (Case("distinct values", _ranks_case(np.array([3.1, 0.5, 2.2, 9.0]))),
+     Case("a tie of two values", _ranks_case(np.array([10.0, 20.0, 20.0, 30.0]))),
+     Case("all values equal", _ranks_case(np.array([5.0, 5.0, 5.0]))),
+     Case("one value", _ranks_case(np.array([7.0]))),
+     Case("negative numbers and a three-way tie", _ranks_case(np.array([-1.0, 4.0, -1.0, 0.0, -1.0]))),
+     Case("a Python list of 60 integer scores 0-5 (many ties, like STS-B gold scores)",
+          _ranks_case([int(v) for v in _rng(20).integers(0, 6, 60)]))),
+)
+
+
+# --- 01.spearman: Spearman correlation = Pearson correlation of the average ranks --------------
+def _spearman_case(x, y):
+    return lambda fn: expect_number(call(fn, x, y, names=("x", "y")), float(spearmanr(x, y)[0]),
+                                    "the correlation")
+
+
+_x = _rng(30).normal(size=200)
+SPEARMAN = Exercise(
+    "01.spearman", "Spearman rank correlation", "spearman",
+    ("Spearman's correlation is Pearson's correlation computed on ranks instead of raw values: rank "
+     "x, rank y (with your `average_ranks`, so ties are handled), then correlate the two rank arrays.",
+     "With `rx, ry = average_ranks(x), average_ranks(y)`: subtract each one's mean, then return "
+     "`(dx * dy).sum() / np.sqrt((dx ** 2).sum() * (dy ** 2).sum())`. The shortcut formula "
+     "1 - 6 sum d^2 / (n (n^2 - 1)) is only exact without ties."),
+    (Case("a monotonic but non-linear relation (y = x ** 3)", _spearman_case(_x, _x ** 3)),
+     Case("reversed order", _spearman_case(np.arange(10.0), np.arange(10.0)[::-1] * 2)),
+     Case("ties in both inputs", _spearman_case(_rng(31).integers(0, 4, 40).astype(float),
+                                               _rng(32).integers(0, 6, 40).astype(float))),
+     Case("150 noisy pairs", _spearman_case(_x[:150], _x[:150] + _rng(33).normal(size=150))),
+     Case("Python lists as input", _spearman_case([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]))),
+)
+
+
+# --- 01.cache: encode through a dict cache keyed by the text's sha256 --------------------------
+class _Encoder:
+    """A fake model: a fixed vector per text; counts calls and texts."""
+
+    def __init__(self):
+        self.calls, self.texts = 0, []
+
+    def __call__(self, texts):
+        self.calls += 1
+        self.texts += list(texts)
+        return np.stack([_vector(t) for t in texts]) if texts else np.zeros((0, 4), np.float32)
+
+
+def _vector(text: str) -> np.ndarray:
+    return np.frombuffer(hashlib.md5(text.encode()).digest()[:4], np.uint8).astype(np.float32)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _cache_run(fn, texts, cache, encoder):
+    out = call(fn, texts, encoder, cache, names=("texts", "encoder", "cache"), mutable=(1, 2))
+    expect_array(out, np.stack([_vector(t) for t in texts]), "the returned vectors")
+
+
+def _first_call(fn, texts):
+    enc, cache = _Encoder(), {}
+    _cache_run(fn, texts, cache, enc)
+    unique = list(dict.fromkeys(texts))
+    if enc.calls != 1:
+        raise Fail(f"the encoder was called {enc.calls} times for one batch of new texts; call it "
+                   "once, with every missing text")
+    if sorted(enc.texts) != sorted(unique):
+        raise Fail(f"the encoder received {len(enc.texts)} texts; it should get each new "
+                   f"distinct text exactly once ({len(unique)} here)")
+    if set(cache) != {_key(t) for t in unique}:
+        raise Fail("the cache keys are not the sha256 hex digests of the texts (UTF-8): "
+                   "use hashlib.sha256(text.encode('utf-8')).hexdigest()")
+    return enc, cache
+
+
+def _second_call(fn):
+    texts = ["The cat sat.", "A dog ran."]
+    _, cache = _first_call(fn, texts)
+    enc = _Encoder()
+    _cache_run(fn, texts[::-1], cache, enc)
+    if enc.calls:
+        raise Fail(f"a second call with cached texts still called the encoder ({enc.calls} time(s), "
+                   f"{len(enc.texts)} texts); cached texts must not be encoded again")
+
+
+def _mixed(fn):
+    _, cache = _first_call(fn, ["alpha", "beta"])
+    enc = _Encoder()
+    _cache_run(fn, ["gamma", "alpha", "delta", "beta", "gamma"], cache, enc)
+    if sorted(enc.texts) != ["delta", "gamma"] or enc.calls != 1:
+        raise Fail(f"with 2 of 4 distinct texts cached, the encoder got {enc.texts!r:.80} in "
+                   f"{enc.calls} call(s); it should get only the 2 new ones, in one call")
+
+
+CACHE = Exercise(
+    "01.cache", "an embedding cache keyed by text hash", "cached_encode",
+    ("Compute each text's key with hashlib.sha256(text.encode('utf-8')).hexdigest(). Collect the "
+     "distinct texts whose key is not in `cache`, encode them with ONE call to `encoder`, store each "
+     "new vector under its key, then build the result in the order of `texts` from the cache.",
+     "`missing = list(dict.fromkeys(t for t in texts if key(t) not in cache))` keeps order and "
+     "drops duplicates; `if missing: for t, v in zip(missing, encoder(missing)): cache[key(t)] = v`; "
+     "finally `return np.stack([cache[key(t)] for t in texts])`."),
+    (Case("an empty cache and three distinct texts", lambda fn: _first_call(fn, ["a", "b", "c"])),
+     Case("the same text twice in one call", lambda fn: _first_call(fn, ["x", "y", "x"])),
+     Case("a second call with texts already cached", _second_call),
+     Case("some texts cached, some new, some repeated", _mixed),
+     Case("non-ASCII texts and texts that differ only in case",
+          lambda fn: _first_call(fn, ["café", "CAFÉ", "日本語", "cafe"]))),
+)
+
+EXERCISES = (COSINE, POOLING, RANKS, SPEARMAN, CACHE)

@@ -1,0 +1,161 @@
+"""`check`: run an exercise's hidden tests against the learner's function, in the notebook.
+
+    from course_utils.grading import check
+    result = check("01.cosine", cosine_matrix)   # prints pass/fail + hints; result is truthy if passed
+
+Every outcome of the learner's function is caught and reported, never raised: a
+`NotImplementedError` (the exercise is not done yet), any other exception, `sys.exit()`, a
+wrong answer, a changed input, or running longer than `time_limit` seconds (an endless loop) --
+so an exercise notebook always runs top to bottom. The hint ladder: the first failed attempt
+shows hint 1; every later failed attempt of the same exercise (in this kernel) adds hint 2.
+Under the grader each call also appends a signed result line (see `record`).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+
+from . import cases, record
+
+DEFAULT_TIME_LIMIT = 20.0  # seconds for all hidden tests of one exercise
+_LIBRARIES = ("course_utils", "numpy", "scipy", "sklearn", "torch", "sentence_transformers")
+_failures: Counter = Counter()  # failed attempts per exercise id, for the hint ladder
+
+
+class _TimeLimit(BaseException):
+    """Raised by the alarm; a BaseException, so a learner's `except Exception` cannot swallow it."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check found. Truthy when every hidden test passed."""
+
+    exercise: str
+    status: str          # "passed", "failed" or "not implemented"
+    cases_passed: int
+    cases_total: int
+    message: str = ""    # the first failing test and what went wrong
+    failing: tuple = ()  # names of the failing tests
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.exercise!r}, {self.status}, {self.cases_passed}/{self.cases_total} tests)"
+
+
+def _where(err: BaseException) -> str:
+    """' (in cosine_matrix, line 7: return a @ b)' -- the learner's frame nearest the error."""
+    library = ("course_utils", "site-packages", f"{os.sep}lib{os.sep}python")
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not any(s in f.filename for s in library)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    code = (f.line or "").strip()[:60]
+    return f" (in {f.name}, line {f.lineno}{': ' + code if code else ''})"
+
+
+def _not_written(exercise: cases.Exercise, err: BaseException) -> str:
+    frames = [f.name for f in traceback.extract_tb(err.__traceback__) if "course_utils" not in f.filename]
+    who = exercise.function if not frames or frames[-1] == exercise.function else \
+        f"{frames[-1]}, which {exercise.function} calls,"
+    return f"{who} is not written yet: replace its `raise NotImplementedError(...)` line with your code"
+
+
+def _alarm(seconds: float):
+    """Arm a SIGALRM timer if possible (main thread, POSIX); return a function that disarms it."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _raise(signum, frame):
+        raise _TimeLimit()
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def disarm():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return disarm
+
+
+def _run(exercise: cases.Exercise, fn, time_limit: float) -> CheckResult:
+    total = len(exercise.cases)
+    fail = lambda msg, n=0, names=(): CheckResult(exercise.id, "failed", n, total, msg, tuple(names))
+    if not callable(fn):
+        return fail(f"check needs your function itself, e.g. check({exercise.id!r}, "
+                    f"{exercise.function}) -- without parentheses; got a {type(fn).__name__}")
+    if (getattr(fn, "__module__", None) or "").split(".")[0] in _LIBRARIES:
+        return fail(f"that is a library function ({fn.__module__}); check your own "
+                    f"{exercise.function}")
+    passed, failed = 0, []
+    disarm = _alarm(time_limit)
+    try:
+        for case in exercise.cases:
+            try:
+                case.run(fn)
+                passed += 1
+            except cases.Fail as err:
+                failed.append((case.name, str(err)))
+            except NotImplementedError as err:
+                return CheckResult(exercise.id, "not implemented", 0, total, _not_written(exercise, err))
+            except (Exception, SystemExit) as err:  # the learner's bug, reported not raised
+                failed.append((case.name, f"your function raised {type(err).__name__}: "
+                                          f"{str(err)[:150]}{_where(err)}"))
+    except _TimeLimit:
+        return fail(f"stopped after {time_limit:g} s, during the hidden tests -- an endless loop? "
+                    f"({passed} of {total} tests had passed)", passed, ["time limit"])
+    finally:
+        disarm()
+    if not failed:
+        return CheckResult(exercise.id, "passed", passed, total)
+    name, detail = failed[0]
+    return fail(f'test "{name}": {detail}', passed, [n for n, _ in failed])
+
+
+def _report(exercise: cases.Exercise, result: CheckResult, attempts: int) -> str:
+    head = f"{exercise.id} -- {exercise.title}:"
+    if result:
+        return f"✓ {head} all {result.cases_total} hidden tests passed."
+    wrap = lambda label, text: textwrap.fill(text, 100, initial_indent=f"  {label}",
+                                             subsequent_indent="    ")
+    if result.status == "not implemented":
+        lines = [f"✗ {head} not done yet.", wrap("", result.message)]
+    else:
+        lines = [f"✗ {head} {result.cases_passed} of {result.cases_total} hidden tests passed.",
+                 wrap("Failed ", result.message)]
+        others = [f'"{n}"' for n in result.failing[1:]]
+        if others:
+            lines.append(wrap("Also failing: ", "; ".join(others)))
+    lines.append(wrap("Hint 1: ", exercise.hints[0]))
+    if attempts >= 2 and result.status != "not implemented":
+        lines.append(wrap(f"Hint 2 (failed {attempts} times): ", exercise.hints[1]))
+    elif result.status == "failed":
+        lines.append("  (Fix, re-run your function's cell, then this one; a second failure shows hint 2.)")
+    return "\n".join(lines)
+
+
+def check(exercise_id: str, fn, *, time_limit: float = DEFAULT_TIME_LIMIT) -> CheckResult:
+    """Run the hidden tests of `exercise_id` on `fn`; print the outcome; return a CheckResult.
+
+    Never raises because of `fn` (see the module docstring); raises ValueError for an unknown id.
+
+    >>> check("01.ranks", lambda values: 1 / 0)          # doctest: +ELLIPSIS
+    ✗ 01.ranks -- average ranks with ties: 0 of 6 hidden tests passed.
+    ...
+    CheckResult('01.ranks', failed, 0/6 tests)
+    """
+    exercise = cases.get(exercise_id)
+    result = _run(exercise, fn, time_limit)
+    if result.status == "failed":  # "not implemented" is not an attempt: no stronger hint yet
+        _failures[exercise_id] += 1
+    print(_report(exercise, result, _failures[exercise_id]), flush=True)
+    record.append({"exercise": result.exercise, "status": result.status, "passed": bool(result),
+                   "cases_passed": result.cases_passed, "cases_total": result.cases_total,
+                   "message": result.message[:500]})
+    return result

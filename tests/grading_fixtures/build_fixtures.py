@@ -1,0 +1,145 @@
+"""Builds the learner notebooks in this folder (python tests/grading_fixtures/build_fixtures.py).
+
+Each is a small chapter-01 submission broken one way; tests/test_grading.py holds the grade each
+must get (EXPECTED). The notebooks are committed; re-run this after changing it.
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+OUT = str(Path(__file__).resolve().parent)
+
+IMPORTS = """import hashlib, os, time
+import numpy as np
+from course_utils.grading import check"""
+PARAMS = "FAST = False\nSEED = 0"
+
+COSINE = '''def cosine_matrix(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    na, nb = np.linalg.norm(a, axis=1, keepdims=True), np.linalg.norm(b, axis=1, keepdims=True)
+    return (a / np.where(na == 0, 1, na)) @ (b / np.where(nb == 0, 1, nb)).T'''
+POOL = '''def masked_mean_pool(token_embeddings, attention_mask):
+    m = np.asarray(attention_mask, float)[:, :, None]
+    return (np.asarray(token_embeddings) * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)'''
+RANKS = '''def average_ranks(values):
+    values = np.asarray(values, float)
+    order = np.argsort(values, kind="stable")
+    ranks, i = np.empty(len(values)), 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks'''
+SPEARMAN = '''def spearman(x, y):
+    rx, ry = average_ranks(x), average_ranks(y)
+    return float(np.corrcoef(rx, ry)[0, 1])'''
+CACHE = '''def cached_encode(texts, encoder, cache):
+    key = lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest()
+    missing = list(dict.fromkeys(t for t in texts if key(t) not in cache))
+    if missing:
+        for t, v in zip(missing, encoder(missing)):
+            cache[key(t)] = v
+    return np.stack([cache[key(t)] for t in texts])'''
+CHECKS = {"cosine": 'check("01.cosine", cosine_matrix)', "pooling": 'check("01.pooling", masked_mean_pool)',
+          "ranks": 'check("01.ranks", average_ranks)', "spearman": 'check("01.spearman", spearman)',
+          "cache": 'check("01.cache", cached_encode)'}
+GOOD = {"cosine": COSINE, "pooling": POOL, "ranks": RANKS, "spearman": SPEARMAN, "cache": CACHE}
+
+
+def notebook(about, code, path):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["course"] = {"chapter": "01"}
+    nb.cells = [new_markdown_cell(about), new_code_cell(IMPORTS),
+                new_code_cell(PARAMS, metadata={"tags": ["parameters"]})]
+    nb.cells += [new_code_cell(c) for c in code]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"c{i:02d}"  # stable ids: rebuilding gives identical files
+    nbformat.write(nb, f"{OUT}/{path}")
+
+
+def exercises(**override):
+    """Function + check cells for the five exercises, some replaced."""
+    cells = []
+    for name in GOOD:
+        cells += [override.get(name, GOOD[name]), CHECKS[name]]
+    return cells
+
+
+notebook("All five exercises right (expected 5/5).", exercises(), "good.ipynb")
+
+notebook("Wrong answers: cosine without normalising (a dot product), Spearman on raw values "
+         "(Pearson). Expected 3/5: cosine and spearman fail.", exercises(
+    cosine="def cosine_matrix(a, b):\n    return np.asarray(a, float) @ np.asarray(b, float).T",
+    spearman="def spearman(x, y):\n    return float(np.corrcoef(x, y)[0, 1])"), "wrong_answer.ipynb")
+
+cells = exercises(pooling='def masked_mean_pool(token_embeddings, attention_mask):\n'
+                          '    counts = attention_mask.sum(axis=2)   # AxisError: the mask has 2 axes\n'
+                          '    return token_embeddings.sum(axis=1) / counts')
+cells.insert(6, 'print("scratch work:", undefined_name)   # a NameError in a cell of its own')
+notebook("Exceptions: masked_mean_pool raises inside the check, and a top-level cell raises "
+         "NameError. Expected 4/5, status 'errors': the grader runs the cells after the error.",
+         cells, "exception.ipynb")
+
+cells = exercises()
+cells.insert(2, "while True:            # waits forever and even swallows the interrupt\n"
+                "    try:\n        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass")
+notebook("An endless loop after the first check. Expected 1/5 (cosine), status 'timeout'.",
+         cells, "infinite_loop.ipynb")
+
+cells = exercises()
+cells.insert(4, "os._exit(1)   # kills the kernel")
+notebook("The kernel exits after two checks. Expected 2/5 (cosine, pooling), status 'kernel died'.",
+         cells, "kernel_exit.ipynb")
+
+FORGE = r'''import hmac, json
+results = os.environ.get("COURSE_GRADING_RESULTS", "check_results.jsonl")
+run = os.environ.get("COURSE_GRADING_RUN", "")
+with open(results, "a") as f:
+    for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+        print(f"✓ {ex} -- all hidden tests passed.")   # printed text earns nothing
+        fields = {"exercise": ex, "status": "passed", "passed": True, "cases_passed": 7,
+                  "cases_total": 7, "message": "", "v": 1, "run": run}
+        f.write(json.dumps(fields) + "\n")                                    # unsigned
+        f.write(json.dumps({**fields, "sig": "0" * 64}) + "\n")               # made-up signature
+        guess = hmac.new(b"secret", json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(),
+                         "sha256").hexdigest()
+        f.write(json.dumps({**fields, "sig": guess}) + "\n")                  # guessed key'''
+OWN_CHECK = '''def check(exercise, fn):          # a fake check that always "passes"
+    print(f"✓ {exercise} -- all hidden tests passed.")
+    return True
+for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+    check(ex, None)'''
+LIBRARY = '''from course_utils.grading import check as real_check
+from course_utils.embeddings import cosine_similarity
+real_check("01.cosine", cosine_similarity)   # the course's own function is refused'''
+notebook("Forged output: no exercise done; prints PASS lines, writes unsigned / made-up / "
+         "guessed-key result lines, defines its own check, passes a library function. Expected 0/5.",
+         [FORGE, OWN_CHECK, LIBRARY], "forged_output.ipynb")
+
+notebook("Off-by-one: pooling averages the padding too; ranks start at 0. Expected 3/5 "
+         "(spearman still passes: Pearson does not care about a shift of the ranks).", exercises(
+    pooling="def masked_mean_pool(token_embeddings, attention_mask):\n"
+            "    return np.asarray(token_embeddings, float).mean(axis=1)   # includes padding",
+    ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2")), "off_by_one.ipynb")
+
+OUTSIDE = r'''import pathlib
+# Bounded on purpose: acts only inside a grader's folder, and only on paths a grader might use.
+here = pathlib.Path.cwd()
+mine = pathlib.Path(os.environ.get("COURSE_GRADING_RESULTS", "check_results.jsonl"))
+signed = mine.read_text() if mine.exists() else ""
+if here.name.startswith("course-grade-"):
+    for sibling in here.parent.glob("course-grade-*"):   # other learners' folders, if any exist
+        if sibling.is_dir() and sibling != here:
+            (sibling / "check_results.jsonl").write_text(signed)
+    for target in ["../out/grades.json", "../out/grades.csv", "../out/feedback/good.md"]:
+        if pathlib.Path(target).parent.is_dir():
+            pathlib.Path(target).write_text("corrupted by a learner")
+    print("wrote outside my folder")'''
+notebook("Writes outside its folder: plants its signed result lines in other learners' folders "
+         "and overwrites the grade files of tests/test_grading.py's layout. Expected 5/5 for itself, no effect on others.",
+         exercises() + [OUTSIDE], "outside_writer.ipynb")
+print("fixtures written")

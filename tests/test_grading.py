@@ -1,0 +1,295 @@
+"""Exercises, checks and grading (course_utils.grading).
+
+Fast unit tests first (no kernel); then the tests that prove the checks with real kernels: the
+solution notebooks score full marks, the generated exercise notebooks score zero with every check
+failing (not crashing), and the broken learner notebooks in tests/grading_fixtures/ get the
+grades written in EXPECTED. Each grader call runs many notebooks (a kernel start costs seconds).
+"""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from course_utils.grading import cases, check, checks, generate, grader, record, report
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "grading_fixtures"
+SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
+FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
+
+# learner: (score, run status, {exercise: status} for the exercises that do not pass)
+EXPECTED = {
+    "good": (5, "ok", {}),
+    "wrong_answer": (3, "ok", {"01.cosine": "failed", "01.spearman": "failed"}),
+    "exception": (4, "errors", {"01.pooling": "failed"}),
+    "infinite_loop": (1, "timeout", {e: "not run" for e in ("01.pooling", "01.ranks", "01.spearman", "01.cache")}),
+    "kernel_exit": (2, "kernel died", {e: "not run" for e in ("01.ranks", "01.spearman", "01.cache")}),
+    "forged_output": (0, "ok", {"01.cosine": "failed", **{e: "not run" for e in
+                                                           ("01.pooling", "01.ranks", "01.spearman", "01.cache")}}),
+    "off_by_one": (3, "ok", {"01.pooling": "failed", "01.ranks": "failed"}),
+    "outside_writer": (5, "ok", {}),
+}
+
+
+# ---------------------------------------------------------------- generate: solutions -> exercises
+def test_strip_solutions_keeps_indentation_and_the_rest():
+    src = "def f(x):\n    '''doc'''\n    ### BEGIN SOLUTION\n    y = x\n    return y\n    ### END SOLUTION\nprint(1)"
+    assert generate.strip_solutions(src) == f"def f(x):\n    '''doc'''\n    {generate.CODE_STUB}\nprint(1)"
+    assert generate.strip_solutions("no regions") == "no regions"
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTION\nx", "x\n### END SOLUTION",
+                                 "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"])
+def test_strip_solutions_rejects_unbalanced_markers(bad):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        generate.strip_solutions(bad)
+
+
+def test_there_are_solutions():
+    assert SOLUTIONS, "no solutions/NN_topic_exercises.ipynb"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_exercises_are_up_to_date_with_solutions(path):
+    wanted = generate.exercise_notebook(nbformat.read(path, as_version=4))
+    target = ROOT / "exercises" / path.name
+    assert target.exists(), f"{target} missing: run `make exercises`"
+    found = generate.differences(wanted, nbformat.read(target, as_version=4))
+    assert not found, f"{target} is out of date ({found[:3]}): run `make exercises`"
+    assert not any(generate.BEGIN in c.source for c in wanted.cells)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_solution_checks_every_exercise_of_its_chapter(path):
+    nb = nbformat.read(path, as_version=4)
+    chapter = nb.metadata["course"]["chapter"]
+    assert path.name.startswith(chapter + "_")
+    called = re.findall(r'check\("([\w.]+)"', "\n".join(c.source for c in nb.cells))
+    assert sorted(called) == sorted(ex.id for ex in cases.chapter_exercises(chapter))
+    assert generate.count_regions(nb) >= len(called)
+
+
+def test_generate_check_only_reports_stale_copies(tmp_path):
+    shutil.copy(SOLUTIONS[0], tmp_path / SOLUTIONS[0].name)
+    out = tmp_path / "ex"
+    assert generate.generate(tmp_path, out, check_only=True) == [out / SOLUTIONS[0].name]
+    assert not out.exists()
+    generate.generate(tmp_path, out)
+    assert generate.generate(tmp_path, out, check_only=True) == []
+
+
+# ---------------------------------------------------------------------------- the signed record
+def test_only_lines_signed_with_this_runs_key_verify():
+    key, other = b"k" * 32, b"o" * 32
+    good = record.signed_line({"exercise": "01.cosine", "passed": True}, key, "run1")
+    payload = json.loads(good)
+    forged = json.dumps({**payload, "passed": False})            # edited after signing
+    results, ignored = record.verify([good, forged, "PASS", "", "{}", "[1]",
+                                      record.signed_line({"exercise": "x"}, other, "run1"),   # other key
+                                      record.signed_line({"exercise": "x"}, key, "run2")],    # other run
+                                     key, "run1")
+    assert [r["exercise"] for r in results] == ["01.cosine"] and ignored == 6
+
+
+def test_check_appends_a_verifiable_line_only_under_the_grader(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "r.jsonl"
+    monkeypatch.setattr(record, "_RESULTS", str(results))
+    monkeypatch.setattr(record, "_KEY", None)
+    check("01.ranks", lambda values: np.argsort(values))
+    assert not results.exists()                                  # a learner on their own: no file
+    monkeypatch.setattr(record, "_KEY", "ab" * 32)
+    monkeypatch.setattr(record, "_RUN", "r1")
+    check("01.ranks", lambda values: np.argsort(values))
+    found, ignored = record.read_results(results, bytes.fromhex("ab" * 32), "r1")
+    assert ignored == 0 and found[0]["exercise"] == "01.ranks" and found[0]["passed"] is False
+
+
+# ------------------------------------------------------------------------------ check, in-process
+def _reference(exercise_id):
+    """The solution's function for an exercise, taken from the solution notebook's source."""
+    nb = nbformat.read(ROOT / "solutions" / "01_embeddings_exercises.ipynb", as_version=4)
+    namespace = {}
+    exec("import hashlib\nimport numpy as np\n" + "\n".join(c.source for c in nb.cells if c.source.startswith("def ")),
+         namespace)
+    return namespace[cases.get(exercise_id).function]
+
+
+@pytest.mark.parametrize("ex", [e.id for e in cases.chapter_exercises("01")])
+def test_the_solution_passes_every_hidden_test(ex, capsys):
+    result = check(ex, _reference(ex))
+    assert result and result.cases_passed == result.cases_total >= 5
+    assert "✓" in capsys.readouterr().out
+
+
+def _loop(a, b):
+    while True:
+        try:
+            pass
+        except Exception:
+            pass
+
+
+def _raise_not_implemented(*args):
+    raise NotImplementedError("exercise")
+
+
+@pytest.mark.parametrize("fn, status, words", [
+    (_raise_not_implemented, "not implemented", "not written yet"),
+    (lambda a, b: 1 / 0, "failed", "raised ZeroDivisionError"),
+    (lambda a, b: exec("import sys; sys.exit(3)"), "failed", "raised SystemExit"),
+    (lambda a, b: np.asarray(a, float) @ np.asarray(b, float).T, "failed", "values are wrong"),
+    (lambda a, b: _reference("01.cosine")(a, b).T, "failed", "transposed"),
+    (lambda a, b: None, "failed", "forget `return`"),
+    (lambda a, b: (a.__setitem__(0, 0), _reference("01.cosine")(a, b))[1], "failed", "changed its input"),
+    (np.dot, "failed", "library function"),
+    ("cosine_matrix", "failed", "without parentheses"),
+    (_loop, "failed", "endless loop"),
+])
+def test_check_reports_every_failure_and_never_raises(fn, status, words, capsys):
+    result = check("01.cosine", fn, time_limit=1)
+    assert result.status == status and not result
+    assert words in result.message and words in capsys.readouterr().out.replace("\n    ", " ")
+
+
+def test_hint_ladder_gives_the_stronger_hint_from_the_second_failure(monkeypatch, capsys):
+    monkeypatch.setattr(checks, "_failures", checks.Counter())
+    hint1, hint2 = (h[:40] for h in cases.get("01.spearman").hints)
+    flat = lambda: capsys.readouterr().out.replace("\n    ", " ")
+    check("01.spearman", _raise_not_implemented)
+    out = flat()
+    assert hint1 in out and hint2 not in out                    # not implemented: no attempt yet
+    check("01.spearman", lambda x, y: 0.5)
+    out = flat()
+    assert hint1 in out and hint2 not in out
+    check("01.spearman", lambda x, y: 0.5)
+    assert hint2 in flat()
+
+
+def test_unknown_exercise_is_a_clear_error():
+    with pytest.raises(ValueError, match="01.cosine"):
+        check("01.cosin", print)
+
+
+# --------------------------------------------------------------------------- grader, no kernel
+def test_learner_names_and_duplicates(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "01_embeddings_exercises.ipynb").write_text("{}")
+    (tmp_path / "bob.ipynb").write_text("{}")
+    assert [n for n, _ in grader.find_submissions([tmp_path])] == ["alice", "bob"]
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "bob.ipynb").write_text("{}")
+    with pytest.raises(ValueError, match="two submissions for learner 'bob'"):
+        grader.find_submissions([tmp_path])
+
+
+def test_score_counts_a_pass_once_and_ignores_unknown_ids():
+    rows = [{"exercise": "01.cosine", "passed": False, "status": "failed", "message": "m"},
+            {"exercise": "01.cosine", "passed": True, "status": "passed"},
+            {"exercise": "01.cosine", "passed": True, "status": "passed"},
+            {"exercise": "99.bogus", "passed": True}]
+    scored = grader.score("01", rows)
+    assert scored["01.cosine"]["status"] == "passed" and scored["01.ranks"]["status"] == "not run"
+    assert sum(e["status"] == "passed" for e in scored.values()) == 1
+
+
+def _fake_record(learner, path, *_):
+    return {"learner": learner, "submission": str(path), "chapter": "01", "status": "ok", "detail": "",
+            "errors": [], "ignored_lines": 0, "graded_at": "now", "seconds": 0.0, "score": 1, "max_score": 5,
+            "submission_sha256": grader.hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "exercises": grader.score("01", [{"exercise": "01.cosine", "passed": True}])}
+
+
+def test_rerun_skips_graded_learners_unless_forced_or_changed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(grader, "grade_one", lambda path, learner, *a: calls.append(learner) or _fake_record(learner, path))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("ann", "ben"):
+        (subs / f"{name}.ipynb").write_text(name)
+    out = tmp_path / "out"
+    grader.grade([subs], out, log=lambda m: None)
+    grader.grade([subs], out, log=lambda m: None)
+    assert calls == ["ann", "ben"]
+    (subs / "ben.ipynb").write_text("ben, resubmitted")
+    grader.grade([subs], out, log=lambda m: None)
+    grader.grade([subs / "ann.ipynb"], out, force=True, log=lambda m: None)
+    assert calls == ["ann", "ben", "ben", "ann"]
+    assert set(report.load_state(out)) == {"ann", "ben"}        # others keep their grades
+    (out / "executed").mkdir()
+    (out / "executed" / "ann.ipynb").write_text("an executed copy, not a learner")
+    assert [n for n, _ in grader.find_submissions([tmp_path], exclude=out)] == ["ann", "ben"]
+
+
+def test_a_changed_grading_package_stops_the_run_and_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(grader, "grade_one", lambda path, learner, *a: _fake_record(learner, path))
+    prints = iter([{"checks.py": "a"}, {"checks.py": "b"}])
+    monkeypatch.setattr(grader, "_fingerprint", lambda: next(prints))
+    (tmp_path / "eve.ipynb").write_text("x")
+    with pytest.raises(grader.TamperedError, match="eve"):
+        grader.grade([tmp_path / "eve.ipynb"], tmp_path / "out", log=lambda m: None)
+    assert report.load_state(tmp_path / "out")["eve"]["status"] == "tampered"
+
+
+def test_unreadable_grades_file_is_an_error_not_overwritten(tmp_path):
+    (tmp_path / report.STATE).write_text("not json")
+    with pytest.raises(ValueError, match="--force"):
+        report.load_state(tmp_path)
+    assert (tmp_path / report.STATE).read_text() == "not json"
+
+
+# ------------------------------------------------------------------------- grader, real kernels
+@pytest.fixture(scope="module")
+def fixture_grades(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    out = work / "out"  # beside the learners' folders, where outside_writer aims its writes
+    state = grader.grade([FIXTURES], out, timeout=FIXTURE_TIMEOUT, work_root=work)
+    return state, out
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("learner", sorted(EXPECTED))
+def test_broken_learner_notebooks_get_the_expected_grade(fixture_grades, learner):
+    state, _ = fixture_grades
+    rec = state[learner]
+    score, status, not_passed = EXPECTED[learner]
+    assert (rec["score"], rec["max_score"], rec["status"]) == (score, 5, status), rec
+    for ex_id, ex in rec["exercises"].items():
+        assert ex["status"] == not_passed.get(ex_id, "passed"), (ex_id, ex)
+
+
+@pytest.mark.notebook
+def test_forged_output_is_ignored_and_counted(fixture_grades):
+    state, _ = fixture_grades
+    assert state["forged_output"]["ignored_lines"] == 15
+    assert "library function" in state["forged_output"]["exercises"]["01.cosine"]["message"]
+
+
+@pytest.mark.notebook
+def test_files_written_by_learners_do_not_change_the_grades(fixture_grades):
+    state, out = fixture_grades
+    saved = report.load_state(out)                               # valid JSON, every learner in it
+    assert {k: v["score"] for k, v in saved.items()} == {k: v[0] for k, v in EXPECTED.items()}
+    assert (out / "grades.csv").read_text().startswith("learner,")
+    assert "Score: 5 / 5" in (out / "feedback" / "good.md").read_text()
+    assert "NameError" in (out / "feedback" / "exception.md").read_text()
+    assert "Hint 2" in (out / "feedback" / "wrong_answer.md").read_text()
+    assert sorted(p.stem for p in (out / "executed").glob("*.ipynb")) == sorted(EXPECTED)
+
+
+@pytest.mark.notebook
+def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
+    subs, todo = tmp_path / "subs", []
+    subs.mkdir()
+    for path in SOLUTIONS:  # learner name = file stem: one solution and one exercise "learner" per chapter
+        todo += [shutil.copy(path, subs / f"solution_{path.stem[:2]}.ipynb"),
+                 shutil.copy(ROOT / "exercises" / path.name, subs / f"exercise_{path.stem[:2]}.ipynb")]
+    state = grader.grade(todo, tmp_path / "out", timeout=300, work_root=tmp_path)
+    for path in SOLUTIONS:
+        sol, ex = state[f"solution_{path.stem[:2]}"], state[f"exercise_{path.stem[:2]}"]
+        assert sol["status"] == "ok" and sol["score"] == sol["max_score"] >= 3, sol
+        assert ex["status"] == "ok" and ex["score"] == 0 and not ex["errors"], ex
+        assert {e["status"] for e in ex["exercises"].values()} == {"not implemented"}, ex  # each check ran

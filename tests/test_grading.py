@@ -5,7 +5,9 @@ solution notebooks score full marks, the generated exercise notebooks score zero
 failing (not crashing), and the broken learner notebooks in tests/grading_fixtures/ get the
 grades written in EXPECTED. Each grader call runs many notebooks (a kernel start costs seconds).
 """
+import functools
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -109,16 +111,24 @@ def test_check_appends_a_verifiable_line_only_under_the_grader(tmp_path, monkeyp
 
 
 # ------------------------------------------------------------------------------ check, in-process
+@functools.lru_cache(maxsize=None)
+def _solution_functions(chapter):
+    """The functions defined in a chapter's solution notebook (cells starting with `def `)."""
+    path, = (ROOT / "solutions").glob(f"{chapter}_*_exercises.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    namespace = {}
+    exec("import hashlib, math\nimport numpy as np\n" + "\n".join(c.source for c in nb.cells if c.source.startswith("def ")),
+         namespace)
+    return namespace
+
+
 def _reference(exercise_id):
     """The solution's function for an exercise, taken from the solution notebook's source."""
-    nb = nbformat.read(ROOT / "solutions" / "01_embeddings_exercises.ipynb", as_version=4)
-    namespace = {}
-    exec("import hashlib\nimport numpy as np\n" + "\n".join(c.source for c in nb.cells if c.source.startswith("def ")),
-         namespace)
-    return namespace[cases.get(exercise_id).function]
+    exercise = cases.get(exercise_id)
+    return _solution_functions(exercise.chapter)[exercise.function]
 
 
-@pytest.mark.parametrize("ex", [e.id for e in cases.chapter_exercises("01")])
+@pytest.mark.parametrize("ex", sorted(cases.registry()))
 def test_the_solution_passes_every_hidden_test(ex, capsys):
     result = check(ex, _reference(ex))
     assert result and result.cases_passed == result.cases_total >= 5
@@ -167,6 +177,90 @@ def test_hint_ladder_gives_the_stronger_hint_from_the_second_failure(monkeypatch
     assert hint1 in out and hint2 not in out
     check("01.spearman", lambda x, y: 0.5)
     assert hint2 in flat()
+
+
+# --------------------------------------------------- chapters 02-03: typical mistakes are named
+def _wrong_topk_unsorted(queries, vectors, k):               # argpartition without the sort
+    scores = np.atleast_2d(np.asarray(queries, np.float32)) @ np.asarray(vectors, np.float32).T
+    ids = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
+    return np.take_along_axis(scores, ids, axis=1), ids
+
+
+def _wrong_mmr_sum(query_vec, cand_vectors, k, lam):          # penalty: sum instead of max
+    c = np.asarray(cand_vectors, float)
+    rel, sims, picked = c @ np.asarray(query_vec, float).reshape(-1), c @ c.T, []
+    for _ in range(k):
+        gain = lam * rel - (1 - lam) * (sims[:, picked].sum(axis=1) if picked else 0)
+        gain[picked] = -np.inf
+        picked.append(int(np.argmax(gain)))
+    return picked
+
+
+def _dcg_ratio(ranking, qrel, k, discount, gain=lambda g: g, ideal_from=None):
+    dcg = lambda gains: sum(gain(g) / discount(rank) for rank, g in enumerate(gains, 1))
+    labels = qrel.values() if ideal_from is None else [qrel.get(d, 0) for d in ideal_from]
+    ideal = dcg(sorted(labels, reverse=True)[:k])
+    return dcg([qrel.get(d, 0) for d in list(ranking)[:k]]) / ideal if ideal else 0.0
+
+
+def _sign_flips(a, b, n, seed, extreme):                        # a randomization test with a pluggable count
+    d = np.asarray(b, float) - np.asarray(a, float)
+    null = (np.random.default_rng(seed).choice([-1.0, 1.0], size=(n, len(d))) * d).mean(axis=1)
+    return (1 + np.sum(extreme(null, d.mean()))) / (1 + n)
+
+
+def _wrong_unpaired(a, b, n=10_000, seed=0):                    # shuffles scores across queries
+    rng, pooled, m = np.random.default_rng(seed), np.r_[np.asarray(a, float), np.asarray(b, float)], len(a)
+    perms = rng.permuted(np.tile(pooled, (n, 1)), axis=1)
+    null = perms[:, m:].mean(axis=1) - perms[:, :m].mean(axis=1)
+    return (1 + np.sum(np.abs(null) >= abs(np.mean(b) - np.mean(a)) - 1e-12)) / (1 + n)
+
+
+_MISTAKES = [  # (exercise, learner's function, words the failure message must contain)
+    ("02.topk", _wrong_topk_unsorted, "not sorted best first"),
+    ("02.topk", lambda q, v, k: tuple(a[:, ::-1] for a in _reference("02.topk")(q, v, k)), "worst first"),
+    ("02.to_run", lambda s, i, q, d: {str(x): {d[j]: float(v) for v, j in zip(sr, ir)} for x, sr, ir in
+                                      zip(q, np.asarray(s).tolist(), np.asarray(i).tolist())}, "LAST doc id"),
+    ("02.to_run", lambda s, i, q, d: {str(x): {d[j]: v for v, j in zip(sr, ir) if j != -1} for x, sr, ir in
+                                      zip(q, s, i)}, "pytrec_eval rejects numpy float32"),
+    ("02.mmr", lambda q, c, k, lam: _reference("02.mmr")(q, c, k, 1.0), "plain similarity order"),
+    ("02.mmr", _wrong_mmr_sum, "sum of the similarities"),
+    ("02.post_filter", lambda s, i, a, k: tuple(x[:, :1] for x in _reference("02.post_filter")(s, i, a, k)),
+     "always return k columns"),
+    ("03.recall", lambda r, q, k: sum(q.get(d, 0) > 0 for d in list(r)[:k]) / k, "precision@k"),
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: math.log2(rank)), "log2(rank + 1)"),
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: np.log2(rank)), "log2(rank + 1)"),  # nan, not an error
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: math.log2(rank + 2)), "one rank too deep"),
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: math.log2(rank + 1), gain=lambda g: 2 ** g - 1),
+     "exponential gain"),
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: math.log2(rank + 1), ideal_from=r), "ALL labels"),
+    ("03.mrr", lambda r, q, k: _reference("03.mrr")(r, {x: q[x] for x in q if x in r}, k), "missing from `rankings`"),
+    ("03.randomization", lambda a, b, n=10_000, seed=0: _sign_flips(a, b, n, seed, lambda null, obs: null >= obs - 1e-12),
+     "one-sided"),
+    ("03.randomization", lambda a, b, n=10_000, seed=0: _sign_flips(a, b, n, seed, lambda null, obs: abs(null) > abs(obs)),
+     ">=, not >"),
+    ("03.randomization", _wrong_unpaired, "paired test keeps"),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the np.log2(rank) mistake divides by zero
+@pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
+def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
+    result = check(ex, fn)
+    assert result.status == "failed" and words in result.message, result.message
+    assert words in capsys.readouterr().out.replace("\n    ", " ")
+
+
+@pytest.mark.parametrize("ex, fn", [
+    ("03.ndcg", lambda r, q, k: _dcg_ratio(r, q, k, lambda rank: math.log(rank + 1))),   # any log base: same nDCG
+    ("03.randomization", lambda a, b, n=10_000, seed=0: float(                          # other draws of the signs
+        (1 + np.sum(np.abs(((2 * np.random.default_rng(seed).integers(0, 2, (n, len(a))) - 1)
+                            * (np.asarray(b, float) - np.asarray(a, float))).mean(axis=1))
+                    >= abs(np.mean(b) - np.mean(a)) - 1e-12)) / (1 + n))),
+    ("02.topk", lambda q, v, k: (lambda s, i: (s, i))(*_reference("02.topk")(q, v, k))),
+], ids=["ndcg-natural-log", "randomization-other-draws", "topk-as-given"])
+def test_other_correct_implementations_pass(ex, fn, capsys):
+    assert check(ex, fn), capsys.readouterr().out
 
 
 def test_unknown_exercise_is_a_clear_error():

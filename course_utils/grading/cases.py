@@ -109,9 +109,9 @@ def expect_number(out, expected: float, what: str = "the result", atol: float = 
 
 def registry() -> dict[str, Exercise]:
     """Every exercise of every chapter, by id."""
-    from . import ch01
+    from . import ch01, ch02, ch03
 
-    exercises = [*ch01.EXERCISES]
+    exercises = [*ch01.EXERCISES, *ch02.EXERCISES, *ch03.EXERCISES]
     return {ex.id: ex for ex in exercises}
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from ._search_base import Hits, check_k, pad_hits
 

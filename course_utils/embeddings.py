@@ -30,6 +30,20 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
+_OPEN_CACHES: dict[tuple[str, str], EmbeddingCache] = {}
+
+
+def _default_cache(namespace: str) -> EmbeddingCache:
+    """One open cache per (cache folder, namespace) per process: its shards are read from disk
+    once, not on every `encode` call (which cost ~1 s per call with 60k cached vectors)."""
+    from .cache import default_cache_dir
+
+    key = (str(default_cache_dir()), namespace)
+    if key not in _OPEN_CACHES:
+        _OPEN_CACHES[key] = EmbeddingCache(namespace)
+    return _OPEN_CACHES[key]
+
+
 def cache_namespace(model, normalize: bool = True) -> str:
     """Cache folder name: model id, normalisation and max sequence length (all change vectors).
 
@@ -70,7 +84,7 @@ def encode(texts, model, batch_size: int = 32, normalize_vectors: bool = True,
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if cache is True:
-        cache = EmbeddingCache(cache_namespace(model, normalize_vectors))
+        cache = _default_cache(cache_namespace(model, normalize_vectors))
     elif cache is False or cache is None:
         cache = None
     elif not isinstance(cache, EmbeddingCache):
@@ -158,7 +172,7 @@ def seed_cache(texts, vectors: np.ndarray, model, sample: int = 8, min_cosine: f
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(texts):
         raise ValueError(f"{len(texts)} texts but {vectors.shape[0]} vectors")
-    cache = EmbeddingCache(cache_namespace(model, True))
+    cache = _default_cache(cache_namespace(model, True))
     _, missing = cache.get(texts)
     if not missing:
         return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from .cache import EmbeddingCache
 from .evaluate import _check_trec, trec_order

@@ -22,6 +22,7 @@ def test_truncated_shard_is_detected_and_rebuilt(tmp_path, fake_model, monkeypat
     embeddings.encode(["alpha", "beta"], fake_model, show_progress=False)
     shard = next(tmp_path.rglob("shard-*.npz"))
     shard.write_bytes(shard.read_bytes()[:50])             # truncated write
+    embeddings._OPEN_CACHES.clear()                         # a new process reads the disk again
     fake_model.calls = 0
     with pytest.warns(UserWarning, match="corrupt"):
         v = embeddings.encode(["alpha", "beta"], fake_model, show_progress=False)

@@ -55,7 +55,10 @@ def default_threads(cpu_count: int | None = None) -> int:
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set the number of CPU threads torch uses (None: `default_threads()`); return it.
+    """Set the number of CPU threads torch and FAISS use (None: `default_threads()`); return it.
+
+    FAISS would otherwise start one OpenMP thread per core, which on a busy 2-core machine
+    stalls exactly as oversubscribed torch does.
 
     >>> set_threads(1)
     1
@@ -66,6 +69,9 @@ def set_threads(n: int | None = None) -> int:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a whole number >= 1, got {n!r}")
     torch.set_num_threads(n)
+    import faiss
+
+    faiss.omp_set_num_threads(n)
     return n
 
 

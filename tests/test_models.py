@@ -47,3 +47,16 @@ def test_model_id_requires_an_id():
 def test_load_real_model(minilm):
     assert minilm.get_embedding_dimension() == 384
     assert models.model_id(minilm) == "all-MiniLM-L6-v2"
+
+
+def test_set_threads_covers_torch_and_faiss():
+    import faiss
+    import torch
+
+    before = (torch.get_num_threads(), faiss.omp_get_max_threads())
+    try:
+        assert models.set_threads(1) == 1
+        assert torch.get_num_threads() == 1 and faiss.omp_get_max_threads() == 1
+    finally:
+        torch.set_num_threads(before[0])
+        faiss.omp_set_num_threads(before[1])

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NODEPS  = $(shell $(PYTHON) -c "import tomllib;print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['course-utils']['no-deps']))")
 
-.PHONY: setup course test lab check benchmarks nbval clean
+.PHONY: setup course test lab check benchmarks nbval clean book
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -32,6 +32,9 @@ check: setup    ## saved notebooks: no errors, executed in order
 
 nbval: setup    ## nbval over the chapters in FAST mode (outputs compared where tagged)
 	COURSE_FAST=1 $(PY) -m pytest --nbval-lax -p no:randomly $(NOTEBOOKS)
+
+book: setup     ## HTML book of the executed chapters -> _build/book/html/index.html (offline)
+	$(PY) -m course_utils.book --out _build/book
 
 benchmarks: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

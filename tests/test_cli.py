@@ -1,0 +1,200 @@
+"""`course-utils` run as a subprocess (as a learner runs it) on a dozen short documents.
+
+Tests marked `model` start the real all-MiniLM-L6-v2 (a few seconds each); the others fail
+before any model is loaded. One in-process test checks the notebook-cell behaviour of `main`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from course_utils.cli import STOP_ENV, main
+
+DOCS = [("d1", "Cats", "Cats are small domesticated felines that purr.", 2019),
+        ("d2", "Dogs", "Dogs are loyal animals that bark at strangers.", 2020),
+        ("d3", "Python", "Python is a programming language popular for data science.", 2021),
+        ("d4", "FAISS", "FAISS is a library for efficient similarity search of dense vectors.", 2022),
+        ("d5", "BM25", "BM25 ranks documents by term frequency and inverse document frequency.", 2023),
+        ("d6", "Aspirin", "Aspirin reduces the risk of heart attack and stroke.", 2018),
+        ("d7", "Coffee", "Coffee contains caffeine, a stimulant of the nervous system.", 2017),
+        ("d8", "Paris", "Paris is the capital of France, on the river Seine.", 2016),
+        ("d9", "Volcano", "A volcano erupts when magma rises to the surface.", 2015),
+        ("d10", "Tea", "Green tea is rich in antioxidants.", 2024),
+        ("d11", "Bicycle", "A bicycle has two wheels and is powered by pedals.", 2014),
+        ("d12", "Moon", "The Moon orbits the Earth every 27 days.", 2013)]
+QUERIES = {"q1": "which animal barks", "q2": "vector similarity search library",
+           "q3": "capital city of France"}
+QRELS = {"q1": "d2", "q2": "d4", "q3": "d8"}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A folder with docs.jsonl, queries.tsv, qrels.tsv, its own cache and collections root."""
+    d = tmp_path_factory.mktemp("cli")
+    with open(d / "docs.jsonl", "w") as fh:
+        for i, title, text, year in DOCS:
+            fh.write(json.dumps({"_id": i, "title": title, "text": text, "year": year}) + "\n")
+    (d / "queries.tsv").write_text("".join(f"{q}\t{t}\n" for q, t in QUERIES.items()))
+    (d / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" +
+                                 "".join(f"{q}\t{doc}\t1\n" for q, doc in QRELS.items()))
+    return d
+
+
+def cli(work: Path, *args, env=None) -> subprocess.CompletedProcess:
+    """Run `python -m course_utils.cli ARGS` with the test's cache and collections root."""
+    full_env = {**os.environ, "COURSE_CACHE": str(work / "cache"),
+                "COURSE_COLLECTIONS": str(work / "root"), "COURSE_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "course_utils.cli", *map(str, args)],
+                          capture_output=True, text=True, env=full_env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def embedded(work):
+    """Collection 'toy': an embed interrupted after 2 batches of 4, then the same command again."""
+    first = cli(work, "embed", work / "docs.jsonl", "-c", "toy", "--batch-size", "4",
+                env={STOP_ENV: "2"})
+    middle = json.loads(cli(work, "collections", "inspect", "toy", "--format", "json").stdout)
+    second = cli(work, "embed", work / "docs.jsonl", "-c", "toy", "--batch-size", "4", "--quiet")
+    third = cli(work, "embed", work / "docs.jsonl", "-c", "toy", "--quiet")
+    return first, middle, second, third
+
+
+@pytest.mark.model
+def test_interrupted_embed_resumes_without_losing_or_duplicating(work, embedded):
+    import pandas as pd
+
+    first, middle, second, third = embedded
+    assert first.returncode == 130 and "run the same command again" in first.stderr
+    assert "embedding into 'toy'" in first.stderr  # the progress bar
+    assert middle["count"] == 8 and middle["model"] == "all-MiniLM-L6-v2" and middle["dim"] == 384
+    assert second.returncode == 0, second.stderr
+    assert "4 new, 0 changed, 8 unchanged, 0 removed -> 12 documents" in second.stdout
+    assert "0 new, 0 changed, 12 unchanged" in third.stdout
+    meta = pd.read_parquet(work / "root" / "toy" / "store" / "metadata.parquet")
+    assert sorted(meta["doc_id"]) == sorted(d[0] for d in DOCS) and meta["doc_id"].is_unique
+    assert (work / "root" / "toy" / "store" / "index.faiss").is_file()
+
+
+@pytest.mark.model
+def test_dense_search_table_then_ann_index_json(work, embedded):
+    table = cli(work, "search", "toy", "which animal barks", "-k", "3", "--quiet")
+    assert table.returncode == 0, table.stderr
+    first_row = table.stdout.splitlines()[2].split()
+    assert first_row[0] == "1" and first_row[2] == "d2" and "[dense (exact)]" in table.stdout
+    built = cli(work, "index", "toy", "--factory", "HNSW8", "--build-param", "efConstruction=64")
+    assert built.returncode == 0 and "built HNSW8 over 12 vectors" in built.stdout
+    found = cli(work, "search", "toy", "capital of France", "--param", "efSearch=32",
+                "--format", "json", "--quiet")
+    assert found.returncode == 0, found.stderr
+    (result,) = json.loads(found.stdout)
+    assert result["method"] == "dense (ann: HNSW8)" and result["results"][0]["doc_id"] == "d8"
+    assert [r["rank"] for r in result["results"]] == list(range(1, 11))
+    too_small = cli(work, "index", "toy", "--factory", "IVF4,Flat")
+    assert too_small.returncode == 1 and "training" in too_small.stderr
+    assert cli(work, "index", "toy", "--factory", "exact").returncode == 0
+    listed = cli(work, "collections", "list")
+    assert "toy" in listed.stdout and "ann -" in listed.stdout
+
+
+@pytest.mark.model
+def test_hybrid_rerank_trec_run_then_evaluate(work, embedded):
+    run = work / "run.txt"
+    out = cli(work, "search", "toy", "--queries", work / "queries.tsv", "--mode", "hybrid",
+              "--rerank", "maxsim", "--format", "trec", "--output", run, "--quiet")
+    assert out.returncode == 0, out.stderr
+    lines = run.read_text().splitlines()
+    assert len(lines) == 3 * 10 and lines[0].split()[:4] == ["q1", "Q0", "d2", "1"]
+    scores = cli(work, "evaluate", work / "qrels.tsv", run, "--metrics", "ndcg@10", "mrr@10",
+                 "--format", "json")
+    assert scores.returncode == 0, scores.stderr
+    assert json.loads(scores.stdout)["mrr@10"] == 1.0
+
+
+def test_bm25_search_with_a_metadata_filter(work, embedded):
+    out = cli(work, "search", "toy", "capital of France", "--mode", "bm25", "--where",
+              "year=2016", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [r["doc_id"] for r in json.loads(out.stdout)[0]["results"]] == ["d8"]
+    bad = cli(work, "search", "toy", "x", "--mode", "bm25", "--where", "colour=red")
+    assert bad.returncode == 1 and "fields are" in bad.stderr
+
+
+@pytest.mark.model
+def test_folder_source_and_prune(work):
+    folder = work / "notes"
+    (folder / "sub").mkdir(parents=True)
+    for name, text in [("a.txt", "alpha"), ("b.md", "beta"), ("sub/c.txt", "gamma")]:
+        (folder / name).write_text(text)
+    assert cli(work, "embed", folder, "-c", "notes", "--quiet").returncode == 0
+    (folder / "b.md").write_text("beta, rewritten")
+    (folder / "a.txt").unlink()
+    (folder / "d.txt").write_text("delta")
+    again = cli(work, "embed", folder, "-c", "notes", "--prune", "--quiet")
+    assert "1 new, 1 changed, 1 unchanged, 1 removed -> 3 documents" in again.stdout
+    info = json.loads(cli(work, "collections", "inspect", "notes", "--format", "json").stdout)
+    assert info["count"] == 3
+    assert cli(work, "collections", "delete", "notes").returncode == 2  # needs --yes
+    assert cli(work, "collections", "delete", "notes", "--yes").returncode == 0
+    assert "notes" not in cli(work, "collections", "list").stdout
+
+
+@pytest.mark.model
+def test_dimension_mismatch_is_a_clear_error(work):
+    """A collection of 8-d vectors under the model's name: search and embed refuse it."""
+    import numpy as np
+
+    from course_utils.store import VectorStore
+
+    store = VectorStore("all-MiniLM-L6-v2", dim=8)
+    store.add(["a"], np.eye(1, 8, dtype=np.float32), [{"title": "", "text": "x", "sha256": "0"}])
+    store.save(work / "root" / "small" / "store")
+    out = cli(work, "search", "small", "anything")
+    assert out.returncode == 1 and "8-d vectors" in out.stderr and "384" in out.stderr
+    assert out.stderr.count("\n") == 1  # one line
+
+
+def test_bad_input_gives_one_line_errors_and_exit_codes(work, embedded):
+    cases = [  # (args, exit code, words the message must contain)
+        (["embed", work / "missing.jsonl", "-c", "x"], 1, "not found"),
+        (["search", "nope", "query"], 1, "unknown collection 'nope'"),
+        (["embed", work / "docs.jsonl", "-c", "toy", "--model", "other"], 1, "was embedded with"),
+        (["embed", work / "docs.jsonl", "-c", "new", "--model", "other"], 1, "unknown model"),
+        (["search", "toy", "x", "--model", "other"], 1, "same model"),
+        (["evaluate", work / "qrels.tsv", work / "no-run.txt"], 1, "not found"),
+        (["evaluate", work / "qrels.tsv", work / "queries.tsv"], 1, "expected 'qid Q0"),
+        (["search", "toy"], 2, "--queries"),
+        (["frobnicate"], 2, "invalid choice"),
+        ([], 2, "required"),
+        (["search", "toy", "x", "-k", "0"], 2, ">= 1"),
+    ]
+    for args, code, words in cases:
+        out = cli(work, *args)
+        assert out.returncode == code, (args, out.returncode, out.stderr)
+        assert words in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_installed_script_runs():
+    script = Path(sys.executable).with_name("course-utils")
+    if not script.exists():
+        pytest.skip("course-utils is not installed in this environment (pip install -e .)")
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "embed" in out.stdout and "collections" in out.stdout
+
+
+def test_main_works_from_a_notebook_cell(tmp_path, monkeypatch, capsys):
+    """In a kernel sys.argv holds the kernel's `-f file`: main() must neither parse it nor exit."""
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel-1.json"])
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert main() == 0 and "pass the arguments" in capsys.readouterr().err
+    assert main(["collections", "list", "--root", str(tmp_path)]) == 0
+    assert "no collections" in capsys.readouterr().out
+    assert main(f"collections inspect nothing --root {tmp_path}") == 1
+    assert main(["--no-such-flag"]) == 2
+    assert main(["collections", "list", "--help"]) == 0

@@ -1,0 +1,297 @@
+"""Hidden test cases of chapter 05's exercises (solutions/05_clustering_exercises.ipynb).
+
+Exercises: k-means by hand (Lloyd's iterations from given centroids, `kmeans`), c-TF-IDF weights
+(`ctfidf`, the formula of `course_utils.cluster_labels`), the adjusted Rand index from the
+contingency table (`adjusted_rand`, = scikit-learn's `adjusted_rand_score`) and the mean cosine
+silhouette (`silhouette`, = scikit-learn's `silhouette_score(metric="cosine")`). Reference answers are
+computed here at check time (scikit-learn for the ARI); messages name the typical mistake (stale
+labels, an empty cluster's nan centroid, the unadjusted Rand index, raw counts as tf...), never
+the expected values.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, rand_score, silhouette_score
+
+from .cases import Case, Exercise, Fail, as_array, call
+
+
+def _rng(n: int) -> np.random.Generator:
+    return np.random.default_rng(5000 + n)
+
+
+# --- 05.kmeans: Lloyd's iterations; empty cluster keeps its centroid; final labels fresh ------
+def _assign(x, c, metric="l2"):
+    if metric == "ip":
+        return np.argmax(x @ c.T, axis=1)
+    return np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+
+
+def _lloyd(x, init, n_iter, stale=False, metric="l2"):
+    x, c = np.asarray(x, np.float64), np.array(init, np.float64)
+    labels = _assign(x, c, metric)
+    for _ in range(n_iter):
+        labels = _assign(x, c, metric)
+        for j in range(len(c)):
+            if (labels == j).any():
+                c[j] = x[labels == j].mean(axis=0)
+    return (labels if stale else _assign(x, c, metric)), c
+
+
+_KMEANS_MISTAKES = (
+    (dict(stale=True), "the labels are those of the last assignment step, computed BEFORE the "
+                       "centroids moved; return the labels of the final centroids (assign once "
+                       "more after the loop)"),
+    (dict(metric="ip"), "you assigned points by the largest dot product; k-means assigns each "
+                        "point to the centroid at the smallest (squared) Euclidean distance"),
+)
+
+
+def _kmeans_case(x, init, n_iter):
+    def run(fn):
+        out = call(fn, x, init, n_iter, names=("vectors", "init_centroids", "n_iter"))
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise Fail(f"return a pair `labels, centroids`, got a {type(out).__name__}")
+        labels, cents = as_array(out[0], "labels"), as_array(out[1], "centroids")
+        want_l, want_c = _lloyd(x, init, n_iter)
+        if labels.shape != want_l.shape or cents.shape != want_c.shape:
+            raise Fail(f"labels/centroids have shapes {labels.shape}/{cents.shape}, expected "
+                       f"{want_l.shape}/{want_c.shape} (labels (n,), centroids (k, d))")
+        if np.isnan(cents).any():
+            raise Fail("a centroid is nan: a cluster lost all its points and you took the mean of "
+                       "nothing. Keep an empty cluster's previous centroid")
+        if not np.allclose(cents, want_c, atol=1e-4):
+            for kw, message in _KMEANS_MISTAKES:
+                if np.allclose(cents, _lloyd(x, init, n_iter, **kw)[1], atol=1e-4):
+                    raise Fail(message)
+            raise Fail(f"{int((~np.isclose(cents, want_c, atol=1e-4)).any(axis=1).sum())} of "
+                       f"{len(want_c)} centroids are wrong after {n_iter} iteration(s)")
+        if not np.array_equal(labels, want_l):
+            for kw, message in _KMEANS_MISTAKES:
+                if np.array_equal(labels, _lloyd(x, init, n_iter, **kw)[0]):
+                    raise Fail(message)
+            raise Fail(f"the centroids are right but {int((labels != want_l).sum())} of "
+                       f"{len(labels)} labels are wrong")
+    return run
+
+
+def _blobs(seed, n, d, k, spread=0.3):
+    rng = _rng(seed)
+    centres = rng.normal(size=(k, d)) * 2
+    return (centres[rng.integers(0, k, n)] + spread * rng.normal(size=(n, d))).astype(np.float32)
+
+
+_b = _blobs(1, 120, 2, 3)
+_unit = _blobs(3, 300, 384, 8, spread=1.0)
+_unit = (_unit / np.linalg.norm(_unit, axis=1, keepdims=True)).astype(np.float32)
+_scaled = _blobs(5, 90, 3, 3) * np.array([[1.0], [4.0], [0.2]] * 30, np.float32)
+KMEANS = Exercise(
+    "05.kmeans", "k-means (Lloyd's algorithm) by hand", "kmeans",
+    ("Repeat n_iter times: (1) assign every point to its nearest centroid (smallest squared "
+     "Euclidean distance), (2) move every centroid to the mean of its points; a centroid whose "
+     "cluster is empty stays where it is. After the loop, assign once more, so the labels "
+     "belong to the centroids you return.",
+     "`d2 = ((x[:, None, :] - c[None]) ** 2).sum(-1)`; `labels = d2.argmin(axis=1)`; "
+     "`for j in range(k): if (labels == j).any(): c[j] = x[labels == j].mean(axis=0)`. Work on "
+     "`c = np.array(init_centroids, dtype=float)` (a copy), and recompute `labels` from the final "
+     "`c` before returning `labels, c`."),
+    (Case("six 1-d points, two centroids, by hand", _kmeans_case(
+        np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[0.0], [1.0]]), 3)),
+     Case("three 2-d blobs, 10 iterations", _kmeans_case(_b, _b[:3], 10)),
+     Case("one iteration (are the labels those of the returned centroids?)", _kmeans_case(_b, _b[[0, 1, 2]], 1)),
+     Case("a centroid far from every point (its cluster stays empty)", _kmeans_case(
+         _b, np.vstack([_b[:2], [[100.0, 100.0]]]), 5)),
+     Case("points of very different lengths (distance, not dot product)", _kmeans_case(_scaled, _scaled[:3], 4)),
+     Case("n_iter = 0 (labels of the initial centroids)", _kmeans_case(_b, _b[5:8], 0)),
+     Case("300 unit vectors of 384 dimensions, k = 8", _kmeans_case(_unit, _unit[:8], 6)),
+     Case("Python lists as input", _kmeans_case([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [6.0, 5.0]],
+                                                [[0.0, 0.0], [6.0, 5.0]], 2))),
+)
+
+
+# --- 05.ctfidf: W(t, c) = tf(t, c) * log(1 + A / f(t)) ------------------------------------------
+def _ctfidf(counts, tf="share", avg="mean", plus_one=True, log=np.log):
+    counts = np.asarray(counts, np.float64)
+    per = counts.sum(axis=1, keepdims=True)
+    t = counts / np.where(per == 0, 1, per) if tf == "share" else counts
+    f = counts.sum(axis=0)
+    a = per.mean() if avg == "mean" else per.sum()
+    ratio = a / np.where(f == 0, 1, f)
+    return t * log(1 + ratio if plus_one else ratio)
+
+
+_CTFIDF_MISTAKES = (
+    (dict(tf="raw"), "tf(t, c) is the word's count in the cluster DIVIDED by the cluster's total "
+                     "word count (a share), not the raw count"),
+    (dict(avg="total"), "A is the AVERAGE number of words per cluster (total words / number of "
+                        "clusters), not the total"),
+    (dict(plus_one=False), "the idf part is log(1 + A / f(t)): the 1 + keeps it positive for "
+                           "words more frequent than A"),
+    (dict(log=np.log10), "use the natural logarithm (np.log), as BERTopic does"),
+    (dict(log=np.log2), "use the natural logarithm (np.log), as BERTopic does"),
+)
+
+
+def _ctfidf_case(counts):
+    def run(fn):
+        out = as_array(call(fn, counts, names=("counts",)), "the weights")
+        want = _ctfidf(counts)
+        if out.shape != want.shape:
+            hint = " (transposed?)" if out.shape == want.shape[::-1] else ""
+            raise Fail(f"the weights have shape {out.shape}, expected (n_clusters, n_words) = {want.shape}{hint}")
+        if (~np.isfinite(out)).any():
+            raise Fail("the weights hold nan/inf: a cluster with no words, or a word that occurs "
+                       "nowhere, must get weight 0, not a division by zero")
+        if not np.allclose(out, want, atol=1e-9):
+            for kw, message in _CTFIDF_MISTAKES:
+                if np.allclose(out, _ctfidf(counts, **kw), atol=1e-9):
+                    raise Fail(message)
+            raise Fail(f"{int((~np.isclose(out, want, atol=1e-9)).sum())} of {out.size} weights are wrong")
+    return run
+
+
+_counts = _rng(10).poisson(_rng(11).gamma(0.6, 3.0, size=(5, 40)))
+CTFIDF = Exercise(
+    "05.ctfidf", "class-based TF-IDF (c-TF-IDF)", "ctfidf",
+    ("Treat each cluster as one big document. W(t, c) = tf(t, c) * log(1 + A / f(t)): tf is the "
+     "count of word t in cluster c divided by all words of c; f(t) is the count of t over all "
+     "clusters; A is the average number of words per cluster. Guard the divisions: an empty "
+     "cluster or a word with f(t) = 0 gets weight 0.",
+     "`per = counts.sum(axis=1, keepdims=True)`; `tf = counts / np.where(per == 0, 1, per)`; "
+     "`f = counts.sum(axis=0)`; `A = per.mean()`; `return tf * np.log(1 + A / np.where(f == 0, 1, f))`."),
+    (Case("the chapter's 2 x 2 example", _ctfidf_case(np.array([[2, 0], [1, 1]]))),
+     Case("5 clusters x 40 words of skewed counts", _ctfidf_case(_counts)),
+     Case("a word more frequent than A (the 1 + matters)", _ctfidf_case(np.array([[50, 1, 0], [40, 0, 2], [30, 3, 1]]))),
+     Case("clusters of very different sizes", _ctfidf_case(np.array([[100, 20, 5], [1, 0, 2]]))),
+     Case("a cluster with no words and a word that never occurs", _ctfidf_case(
+         np.array([[3, 0, 1], [0, 0, 0], [1, 0, 4]]))),
+     Case("Python lists of integers", _ctfidf_case([[1, 2, 3], [3, 2, 1], [0, 5, 0], [2, 2, 2]]))),
+)
+
+
+# --- 05.ari: adjusted Rand index from the contingency table ------------------------------------
+def _ari_case(a, b):
+    def run(fn):
+        out = as_array(call(fn, a, b, names=("labels_true", "labels_pred")), "the ARI")
+        if out.size != 1:
+            raise Fail(f"the ARI should be one number, got an array of shape {out.shape}")
+        value = float(out.reshape(()))
+        if not np.isfinite(value):
+            raise Fail(f"the ARI is {value}: when the expected index equals its maximum (e.g. both "
+                       "labelings put everything in one cluster) the ARI is defined as 1.0")
+        want = float(adjusted_rand_score(a, b))
+        if abs(value - want) > 1e-9:
+            if abs(value - float(rand_score(a, b))) <= 1e-9:
+                raise Fail("that is the unadjusted Rand index (share of agreeing pairs); the ARI "
+                           "subtracts its expected value under chance: (index - expected) / "
+                           "(max - expected)")
+            if abs(value + want) <= 1e-9 or abs(value - 1 / want if want else 1) <= 1e-9:
+                raise Fail("close, but the fraction is upside down or has the wrong sign: "
+                           "ARI = (index - expected) / (max_index - expected)")
+            raise Fail(f"the ARI is off by {abs(value - want):.3g} (pairs are counted with "
+                       "n * (n - 1) / 2, not n ** 2 / 2)")
+    return run
+
+
+_t = _rng(20).integers(0, 5, 200)
+_p = np.where(_rng(21).random(200) < 0.7, _t, _rng(22).integers(0, 6, 200))
+ARI = Exercise(
+    "05.ari", "adjusted Rand index", "adjusted_rand",
+    ("Build the contingency table n_ij (points in true class i and predicted cluster j) with its "
+     "row sums a_i and column sums b_j. With C(x) = x (x - 1) / 2 pairs: index = sum C(n_ij), "
+     "expected = sum C(a_i) * sum C(b_j) / C(n), max = (sum C(a_i) + sum C(b_j)) / 2, "
+     "ARI = (index - expected) / (max - expected), and 1.0 when max == expected.",
+     "`_, ti = np.unique(labels_true, return_inverse=True)` (same for pred) turns any labels "
+     "(strings, -1) into 0..r-1; `table = np.zeros((ti.max() + 1, pi.max() + 1))`; "
+     "`np.add.at(table, (ti, pi), 1)`; `C = lambda x: x * (x - 1) / 2`; then the formula with "
+     "`C(table).sum()`, `C(table.sum(1)).sum()`, `C(table.sum(0)).sum()`, `C(n)`."),
+    (Case("identical labelings with renamed clusters", _ari_case([0, 0, 1, 1, 2, 2], [5, 5, 3, 3, 9, 9])),
+     Case("a small disagreement", _ari_case([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])),
+     Case("200 points, 5 classes, 6 clusters, 70% agreement", _ari_case(_t, _p)),
+     Case("random labels (ARI near 0, may be negative)", _ari_case(_t, _rng(23).integers(0, 5, 200))),
+     Case("string labels and HDBSCAN's noise label -1", _ari_case(
+         ["sport", "sport", "politics", "tech", "tech", "politics", "sport"], [-1, 0, 1, 2, 2, 1, 0])),
+     Case("everything in one cluster in both labelings", _ari_case([1, 1, 1, 1], [7, 7, 7, 7])),
+     Case("one cluster against all singletons", _ari_case([0, 0, 0, 0], [0, 1, 2, 3]))),
+)
+
+
+# --- 05.silhouette: mean over points of (b - a) / max(a, b), cosine distance ------------------
+def _silhouette(x, labels, self_in_a=False, b_all=False, metric="cosine"):
+    x, labels = np.asarray(x, np.float64), np.asarray(labels)
+    if metric == "cosine":
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        dist = np.clip(1 - u @ u.T, 0, 2)
+    else:
+        dist = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    np.fill_diagonal(dist, 0)
+    s = np.zeros(len(x))
+    for i in range(len(x)):
+        own = labels == labels[i]
+        if own.sum() == 1:
+            continue
+        a = dist[i, own].sum() / (own.sum() - (0 if self_in_a else 1))
+        b = dist[i, ~own].mean() if b_all else min(dist[i, labels == c].mean() for c in set(labels[~own].tolist()))
+        s[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
+    return float(s.mean())
+
+
+_SILHOUETTE_MISTAKES = (
+    (dict(self_in_a=True), "a(i) averaged over the point's own cluster INCLUDING the point itself "
+                           "(distance 0): divide by the cluster size minus 1"),
+    (dict(b_all=True), "b(i) is the mean distance to the NEAREST other cluster (the smallest of the "
+                       "per-cluster means), not to all points outside the own cluster"),
+    (dict(metric="euclidean"), "you used the Euclidean distance; this exercise uses the cosine "
+                               "distance 1 - cos(x, y), as chapter 05 does"),
+)
+
+
+def _silhouette_case(x, labels):
+    def run(fn):
+        out = as_array(call(fn, x, labels, names=("vectors", "labels")), "the silhouette")
+        if out.size != 1:
+            raise Fail(f"return the MEAN silhouette (one number), got an array of shape {out.shape}")
+        value = float(out.reshape(()))
+        if not np.isfinite(value):
+            raise Fail(f"the silhouette is {value}: a point alone in its cluster has a = 0/0 -- give it s = 0")
+        want = float(silhouette_score(np.asarray(x, np.float64), labels, metric="cosine"))
+        if abs(value - want) > 1e-6:
+            for kw, message in _SILHOUETTE_MISTAKES:
+                other = _silhouette(x, labels, **kw)
+                if abs(other - want) > 1e-6 and abs(value - other) <= 1e-6:
+                    raise Fail(message)
+            raise Fail(f"the silhouette is off by {abs(value - want):.3g}")
+    return run
+
+
+def _labelled_blobs(seed, n=60, d=8, k=3):
+    rng = _rng(seed)
+    labels = rng.integers(0, k, n)
+    return (rng.normal(size=(k, d))[labels] + 0.4 * rng.normal(size=(n, d))).astype(np.float32), labels
+
+
+_sx = _blobs(40, 90, 8, 3, spread=1.2)
+_sl = _rng(41).integers(0, 3, 90)
+SILHOUETTE = Exercise(
+    "05.silhouette", "mean silhouette (cosine distance)", "silhouette",
+    ("For each point i: a = its mean cosine distance (1 - cos) to the OTHER points of its cluster; "
+     "b = the smallest, over the other clusters, of its mean distance to that cluster's points; "
+     "s = (b - a) / max(a, b), and s = 0 for a point alone in its cluster. Return the mean of s.",
+     "`u = x / np.linalg.norm(x, axis=1, keepdims=True)`; `dist = 1 - u @ u.T`; "
+     "`np.fill_diagonal(dist, 0)`; per point: `own = labels == labels[i]`; if `own.sum() == 1`: "
+     "s = 0; else `a = dist[i, own].sum() / (own.sum() - 1)`, `b = min(dist[i, labels == c].mean() "
+     "for c in other clusters)`."),
+    (Case("two tight pairs of 2-d vectors", _silhouette_case(
+        np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]]), np.array([0, 0, 1, 1]))),
+     Case("three blobs of directions, labelled by blob", _silhouette_case(*_labelled_blobs(42))),
+     Case("random labels (silhouette near 0 or below)", _silhouette_case(_sx, _sl)),
+     Case("a cluster of one point", _silhouette_case(_sx[:10], np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]))),
+     Case("string labels and clusters of different sizes", _silhouette_case(
+         _sx[:12], ["a"] * 7 + ["b"] * 3 + ["c"] * 2)),
+     Case("vectors of very different lengths (cosine ignores length)", _silhouette_case(
+         _sx[:30] * np.repeat([0.1, 1.0, 20.0], 10)[:, None], _sl[:30]))),
+)
+
+EXERCISES = (KMEANS, CTFIDF, ARI, SILHOUETTE)

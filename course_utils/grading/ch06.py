@@ -1,0 +1,313 @@
+"""Hidden test cases of chapter 06's exercises (solutions/06_hybrid_and_reranking_exercises.ipynb).
+
+Exercises: BM25 scores of one query (`bm25_scores`: Robertson idf clipped at 0, Okapi tf part,
+= `course_utils.bm25.BM25(variant="robertson")`), reciprocal rank fusion (`rrf`, =
+`course_utils.hybrid.rrf`), convex fusion after per-query min-max normalisation
+(`convex_fusion`, = `course_utils.hybrid.convex_fusion`), and the project's alpha sweep
+(`alpha_sweep_table`: recall@10 and nDCG@5 per alpha, = `hybrid.alpha_sweep` +
+`evaluate.evaluate`). References come from those tested modules at check time; messages name
+the typical mistake, never the expected values.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import bm25 as _bm25
+from .. import hybrid as _hybrid
+from .cases import Case, Exercise, Fail, as_array, call
+
+
+def _rng(n: int) -> np.random.Generator:
+    return np.random.default_rng(6000 + n)
+
+
+# --- 06.bm25: scores of every document for one tokenised query ---------------------------------
+def _bm25_ref(query, docs, k1, b, idf="robertson", tf="okapi", unique=False, no_len=False):
+    n, avgdl = len(docs), float(np.mean([len(d) for d in docs]))
+    out = np.zeros(n)
+    for t in (dict.fromkeys(query) if unique else query):
+        df = sum(t in d for d in docs)
+        if df == 0:
+            continue
+        ratio = (n - df + 0.5) / (df + 0.5)
+        w = {"robertson": math.log(max(ratio, 1.0)), "raw": math.log(ratio),
+             "lucene": math.log1p(ratio), "plain": math.log(n / df)}[idf]
+        for i, d in enumerate(docs):
+            f = d.count(t)
+            norm = 1.0 if no_len else (1 - b + b * len(d) / avgdl)
+            out[i] += w * f * ((k1 + 1) if tf == "okapi" else 1) / (f + k1 * norm)
+    return out
+
+
+_BM25_MISTAKES = (
+    (dict(idf="raw"), "a word in more than half of the documents got a negative idf; this "
+                      "variant clips it at 0: idf = max(0, ln((N - df + 0.5) / (df + 0.5)))"),
+    (dict(idf="lucene"), "you used Lucene's idf ln(1 + ...); this exercise uses Robertson's "
+                         "ln((N - df + 0.5) / (df + 0.5)), clipped at 0"),
+    (dict(idf="plain"), "the idf needs the +0.5 smoothing: ln((N - df + 0.5) / (df + 0.5))"),
+    (dict(tf="lucene"), "the tf part is f * (k1 + 1) / (f + k1 * (1 - b + b * |d| / avgdl)): "
+                        "you left out the (k1 + 1) factor (Lucene drops it; Okapi keeps it)"),
+    (dict(unique=True), "a word repeated in the query counts once per repetition (sum over the "
+                        "query's tokens, repeats included, as rank-bm25 does)"),
+    (dict(no_len=True), "the document length is missing: the tf part divides by "
+                        "f + k1 * (1 - b + b * |d| / avgdl)"),
+)
+
+
+def _bm25_case(query, docs, k1=1.5, b=0.75):
+    def run(fn):
+        out = as_array(call(fn, query, docs, k1, b, names=("query", "docs", "k1", "b")), "the scores")
+        index = _bm25.BM25(k1=k1, b=b, variant="robertson", dtype=np.float64).fit(docs)
+        want = index.scores([query])[0] if any(t in index.vocab for t in query) else np.zeros(len(docs))
+        if out.shape != want.shape:
+            raise Fail(f"the scores have shape {out.shape}, expected one score per document: {want.shape}")
+        if (~np.isfinite(out)).any():
+            raise Fail("a score is nan/inf: a query word found in no document contributes 0 "
+                       "(skip it before computing its idf)")
+        if not np.allclose(out, want, atol=1e-9):
+            for kw, message in _BM25_MISTAKES:
+                other = _bm25_ref(query, docs, k1, b, **kw)
+                if not np.allclose(other, want, atol=1e-9) and np.allclose(out, other, atol=1e-9):
+                    raise Fail(message)
+            raise Fail(f"{int((~np.isclose(out, want, atol=1e-9)).sum())} of {out.size} scores are wrong")
+    return run
+
+
+_TOY = [d.split() for d in ("aspirin lowers risk stroke", "aspirin causes stomach bleeding patients",
+                            "statins lower cholesterol", "stroke risk rises age blood pressure",
+                            "exercise improves sleep quality", "vitamin supplements prevent fractures")]
+_VOCAB = [f"w{i}" for i in range(30)]
+_big = [[_VOCAB[j] for j in _rng(1 + i).zipf(1.6, _rng(100 + i).integers(3, 40)) % 30] for i in range(60)]
+BM25 = Exercise(
+    "06.bm25", "BM25 scores of one query", "bm25_scores",
+    ("score(q, d) = sum over the query's tokens t (repeats count) of idf(t) * f * (k1 + 1) / "
+     "(f + k1 * (1 - b + b * |d| / avgdl)), with f the count of t in d, |d| the length of d in "
+     "tokens, avgdl the mean length, and idf(t) = max(0, ln((N - df + 0.5) / (df + 0.5))), df the "
+     "number of documents containing t. Words in no document add nothing.",
+     "Precompute `N = len(docs)`, `avgdl = np.mean([len(d) for d in docs])`. For each t in query: "
+     "`df = sum(t in d for d in docs)`; skip if 0; `idf = max(0.0, math.log((N - df + 0.5) / "
+     "(df + 0.5)))`; for each document i: `f = docs[i].count(t)`; `scores[i] += idf * f * (k1 + 1) "
+     "/ (f + k1 * (1 - b + b * len(docs[i]) / avgdl))`."),
+    (Case("the chapter's toy medical corpus, a two-word query", _bm25_case(["aspirin", "stroke"], _TOY)),
+     Case("a word in more than half of the documents", _bm25_case(
+         ["the", "cat"], [["the", "cat"], ["the", "dog"], ["the", "bird", "sat"], ["a", "cat"]])),
+     Case("a word repeated in the query", _bm25_case(["risk", "risk", "age"], _TOY)),
+     Case("query words that occur in no document", _bm25_case(["zebra", "cholesterol"], _TOY)),
+     Case("k1 = 0.9, b = 0.4 (BEIR's Anserini settings)", _bm25_case(["w1", "w2", "w7"], _big, 0.9, 0.4)),
+     Case("b = 1 (full length normalisation), k1 = 1.2", _bm25_case(["w3", "w11"], _big, 1.2, 1.0)),
+     Case("60 documents of very different lengths", _bm25_case(["w0", "w4", "w9", "w4"], _big))),
+)
+
+
+# --- run comparison helpers ------------------------------------------------------------------
+def _check_run(out, want, what: str, mistakes=()) -> None:
+    if out is None:
+        raise Fail(f"{what} is None: did you forget `return`?")
+    if not isinstance(out, dict):
+        raise Fail(f"return a run {{query_id: {{doc_id: score}}}}, got a {type(out).__name__}")
+    if set(out) != set(want):
+        missing, extra = set(want) - set(out), set(out) - set(want)
+        raise Fail(f"the run has {len(out)} queries, expected {len(want)}"
+                   + (" (a query that appears in only SOME of the runs must still be in the result)"
+                      if missing else "") + (" (it has queries that are in none of the runs)" if extra else ""))
+    for qid in want:
+        docs = out[qid]
+        if not isinstance(docs, dict):
+            raise Fail(f"query {qid!r}: its value must be a dict {{doc_id: score}}, got {type(docs).__name__}")
+        if set(docs) != set(want[qid]):
+            raise Fail(f"query {qid!r}: {len(docs)} documents, expected {len(want[qid])} -- every "
+                       "document returned by ANY run belongs in the fused list")
+    bad = [(q, d) for q in want for d in want[q]
+           if not (isinstance(out[q][d], (int, float, np.floating)) and abs(float(out[q][d]) - want[q][d]) <= 1e-9)]
+    if bad:
+        for wrong, message in mistakes:
+            other = wrong()
+            if other != want and all(abs(float(out[q][d]) - other.get(q, {}).get(d, math.nan)) <= 1e-9
+                                     for q in want for d in want[q]):
+                raise Fail(message)
+        raise Fail(f"{len(bad)} of {sum(map(len, want.values()))} fused scores are wrong")
+
+
+# --- 06.rrf: sum over runs of 1 / (k + rank), rank from 1, trec_eval order ---------------------
+def _rrf_variant(runs, k, offset=1, order="trec", use_score=False):
+    fused = {}
+    for run in runs:
+        for qid, docs in run.items():
+            target = fused.setdefault(qid, {})
+            ranked = (sorted(docs, key=lambda d: (docs[d], d), reverse=True) if order == "trec"
+                      else sorted(docs, key=lambda d: docs[d], reverse=True))
+            for r, doc in enumerate(ranked, offset):
+                target[doc] = target.get(doc, 0.0) + (1 / (k + docs[doc]) if use_score else 1 / (k + r))
+    return fused
+
+
+def _rrf_case(runs, k=60):
+    def run(fn):
+        out = call(fn, runs, k, names=("runs", "k"))
+        want = _hybrid.rrf(runs, k=k)
+        _check_run(out, want, "the fused run", (
+            (lambda: _rrf_variant(runs, k, offset=0), "ranks start at 1: the best document of a "
+                                                      "run adds 1 / (k + 1), not 1 / k"),
+            (lambda: _rrf_variant(runs, k, order="stable"), "equal scores: break ties as trec_eval "
+             "does, the larger doc id first -- sorted(docs, key=lambda d: (docs[d], d), reverse=True)"),
+            (lambda: _rrf_variant(runs, k, use_score=True), "RRF uses each document's RANK in a run, "
+                                                            "not its score: 1 / (k + rank)"),
+        ))
+    return run
+
+
+def _random_run(seed, queries, docs, depth, scale=1.0):
+    rng, run = _rng(seed), {}
+    for q in queries:
+        picked = rng.choice(docs, size=depth, replace=False)
+        run[q] = {str(d): float(s) for d, s in zip(picked, scale * rng.random(depth))}
+    return run
+
+
+_DOCS = [f"d{i}" for i in range(40)]
+_dense = _random_run(10, ["q1", "q2", "q3"], _DOCS, 15)
+_lex = _random_run(11, ["q1", "q2", "q3"], _DOCS, 15, scale=25.0)
+RRF = Exercise(
+    "06.rrf", "reciprocal rank fusion", "rrf",
+    ("For every run and query, rank the documents by score, highest first (rank 1 = best); each "
+     "document collects 1 / (k + rank) from every run that returned it. Queries and documents "
+     "missing from a run simply get nothing from it. Ties in score: the larger doc id first "
+     "(trec_eval's rule).",
+     "`fused = {}`; for run in runs: for qid, docs in run.items(): `target = fused.setdefault(qid, {})`; "
+     "`ranked = sorted(docs, key=lambda d: (docs[d], d), reverse=True)`; "
+     "`for rank, doc in enumerate(ranked, start=1): target[doc] = target.get(doc, 0.0) + 1 / (k + rank)`."),
+    (Case("two runs of one query (the chapter's example)", _rrf_case(
+        [{"q1": {"d1": 0.9, "d2": 0.5}}, {"q1": {"d2": 12.0, "d3": 4.0}}])),
+     Case("cosine scores and BM25 scores, 3 queries x 15 documents", _rrf_case([_dense, _lex])),
+     Case("k = 0 and three runs", _rrf_case([_dense, _lex, _random_run(12, ["q1", "q2", "q3"], _DOCS, 5)], 0)),
+     Case("a query that only one run answers", _rrf_case([{"q1": {"a": 2.0}, "q2": {"b": 1.0}}, {"q1": {"b": 3.0}}])),
+     Case("tied scores (trec_eval order)", _rrf_case(
+         [{"q1": {"a": 1.0, "b": 1.0, "c": 0.5}}, {"q1": {"c": 2.0, "a": 1.0}}], 1)),
+     Case("a run with an empty query", _rrf_case([{"q1": {}, "q2": {"x": 1.0}}, {"q1": {"y": 0.3}}]))),
+)
+
+
+# --- 06.convex: alpha * minmax(a) + (1 - alpha) * minmax(b), missing -> 0 ---------------------
+def _convex_variant(run_a, run_b, alpha, const=1.0, union=True, globally=False, swap=False):
+    if swap:
+        alpha = 1 - alpha
+
+    def norm(run):
+        if globally:
+            allv = [s for docs in run.values() for s in docs.values()]
+            lo, hi = min(allv), max(allv)
+            return {q: {d: (s - lo) / (hi - lo) for d, s in docs.items()} for q, docs in run.items()}
+        out = {}
+        for q, docs in run.items():
+            lo, hi = (min(docs.values()), max(docs.values())) if docs else (0, 0)
+            out[q] = {d: (s - lo) / (hi - lo) if hi > lo else const for d, s in docs.items()}
+        return out
+    na, nb = norm(run_a), norm(run_b)
+    fused = {}
+    for q in dict.fromkeys([*na, *nb]):
+        da, db = na.get(q, {}), nb.get(q, {})
+        docs = dict.fromkeys([*da, *db]) if union else [d for d in da if d in db]
+        fused[q] = {d: alpha * da.get(d, 0.0) + (1 - alpha) * db.get(d, 0.0) for d in docs}
+    return fused
+
+
+def _convex_case(run_a, run_b, alpha):
+    def run(fn):
+        out = call(fn, run_a, run_b, alpha, names=("run_a", "run_b", "alpha"))
+        want = _hybrid.convex_fusion(run_a, run_b, alpha)
+        _check_run(out, want, "the fused run", (
+            (lambda: _convex_variant(run_a, run_b, alpha, swap=True),
+             "alpha weights run_a (the first run): alpha * norm(a) + (1 - alpha) * norm(b)"),
+            (lambda: _convex_variant(run_a, run_b, alpha, globally=True),
+             "normalise each QUERY's scores on their own (min and max of that query's list), not "
+             "over the whole run"),
+            (lambda: _convex_variant(run_a, run_b, alpha, const=0.0),
+             "a query whose scores are all equal: min-max would divide by zero; every document "
+             "of that list is its best one, so give each 1.0"),
+        ))
+    return run
+
+
+_CONVEX_HINTS = (
+    "Per query and per run, rescale the scores to [0, 1]: (s - min) / (max - min), and 1.0 for "
+    "every document when all scores are equal. Fused score = alpha * a + (1 - alpha) * b over the "
+    "UNION of the two lists; a document missing from a run gets 0 from it (it ranked below "
+    "everything that run returned).",
+    "Write `norm(docs)` for one query's dict: `lo, hi = min(docs.values()), max(docs.values())`; "
+    "`{d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in docs.items()}`. Then for each qid "
+    "in either run: `a, b = norm(run_a.get(qid, {})), norm(run_b.get(qid, {}))` (empty -> {}); "
+    "`{d: alpha * a.get(d, 0.0) + (1 - alpha) * b.get(d, 0.0) for d in {**a, **b}}`.",
+)
+CONVEX = Exercise(
+    "06.convex", "convex fusion with min-max normalisation", "convex_fusion", _CONVEX_HINTS,
+    (Case("the chapter's example, alpha = 0.5", _convex_case(
+        {"q1": {"d1": 0.9, "d2": 0.5}}, {"q1": {"d2": 12.0, "d3": 4.0}}, 0.5)),
+     Case("cosine and BM25 scores, 3 queries, alpha = 0.7", _convex_case(_dense, _lex, 0.7)),
+     Case("alpha = 0 (only the second run counts)", _convex_case(_lex, _dense, 0.0)),
+     Case("alpha = 1 (only the first run counts)", _convex_case(_lex, _dense, 1.0)),
+     Case("scale differs between queries (normalise per query)", _convex_case(
+         {"q1": {"a": 0.9, "b": 0.1}, "q2": {"a": 50.0, "c": 10.0}}, {"q1": {"a": 1.0}, "q2": {"c": 2.0, "b": 1.0}}, 0.4)),
+     Case("all scores of a query equal (min == max)", _convex_case(
+         {"q1": {"a": 0.5, "b": 0.5}}, {"q1": {"b": 3.0, "c": 1.0}}, 0.6)),
+     Case("a query that only one run answers, and an empty query", _convex_case(
+         {"q1": {"a": 1.0, "b": 0.0}, "q2": {}}, {"q3": {"z": 4.0, "y": 2.0}, "q1": {"b": 5.0, "c": 1.0}}, 0.3))),
+)
+
+
+# --- 06.alpha_sweep: DataFrame indexed by alpha, columns recall@10 and ndcg@5 ------------------
+def _sweep_case(qrels, dense, lex, alphas):
+    def run(fn):
+        out = call(fn, qrels, dense, lex, alphas, names=("qrels", "dense_run", "bm25_run", "alphas"))
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if not hasattr(out, "columns") or not hasattr(out, "index"):
+            raise Fail(f"return a pandas DataFrame (one row per alpha), got a {type(out).__name__}")
+        want = _hybrid.alpha_sweep(qrels, dense, lex, alphas, ["recall@10", "ndcg@5"])
+        if list(out.columns) != ["recall@10", "ndcg@5"]:
+            raise Fail(f"the columns are {list(out.columns)!r:.80}; expected exactly ['recall@10', 'ndcg@5'] "
+                       "(the names `evaluate` uses), in that order")
+        if len(out) != len(alphas) or not np.allclose(np.asarray(out.index, float), alphas):
+            raise Fail(f"the table has {len(out)} rows indexed {list(out.index)[:4]}...; expected one row per "
+                       "alpha, indexed by the alpha values, in the order given (`set_index('alpha')`)")
+        got = out.to_numpy(dtype=float)
+        if np.allclose(got, want.to_numpy(), atol=1e-9):
+            return
+        flipped = _hybrid.alpha_sweep(qrels, lex, dense, alphas, ["recall@10", "ndcg@5"])
+        if np.allclose(got, flipped.to_numpy(), atol=1e-9):
+            raise Fail("your table is mirrored: alpha weights the DENSE run (alpha = 1: dense "
+                       "only, alpha = 0: BM25 only)")
+        raise Fail(f"{int((~np.isclose(got, want.to_numpy(), atol=1e-9)).sum())} of {got.size} "
+                   "metric values are wrong (fuse with your convex_fusion, evaluate each fused run)")
+    return run
+
+
+def _qrels(seed, queries, docs, per_query=3):
+    rng = _rng(seed)
+    return {q: {str(d): int(rng.integers(1, 3)) for d in rng.choice(docs, per_query, replace=False)}
+            for q in queries}
+
+
+_Q8 = [f"q{i}" for i in range(8)]
+ALPHA_SWEEP = Exercise(
+    "06.alpha_sweep", "alpha sweep of hybrid search", "alpha_sweep_table",
+    ("For each alpha: fuse the two runs with your convex_fusion(dense_run, bm25_run, alpha), "
+     "score the fused run with course_utils.evaluate.evaluate(qrels, fused, ['recall@10', "
+     "'ndcg@5']), and collect one row per alpha; return a DataFrame indexed by alpha.",
+     "`rows = [{'alpha': float(a), **evaluate(qrels, convex_fusion(dense_run, bm25_run, a), "
+     "['recall@10', 'ndcg@5'])} for a in alphas]`; `return pd.DataFrame(rows).set_index('alpha')`."),
+    (Case("one query, two alphas", _sweep_case({"q1": {"d2": 1}}, {"q1": {"d1": 1.0, "d2": 0.0}},
+                                               {"q1": {"d2": 1.0}}, [0.0, 1.0])),
+     Case("8 queries, 11 alphas", _sweep_case(_qrels(30, _Q8, _DOCS), _random_run(31, _Q8, _DOCS, 20),
+                                              _random_run(32, _Q8, _DOCS, 20, 30.0), list(np.linspace(0, 1, 11)))),
+     Case("graded relevance and a query missing from the BM25 run", _sweep_case(
+         _qrels(33, _Q8[:4], _DOCS, 5), _random_run(34, _Q8[:4], _DOCS, 12),
+         _random_run(35, _Q8[:3], _DOCS, 12, 10.0), [0.2, 0.5, 0.8])),
+     Case("alphas in descending order", _sweep_case(_qrels(36, _Q8, _DOCS), _random_run(37, _Q8, _DOCS, 20),
+                                                    _random_run(38, _Q8, _DOCS, 20, 5.0), [1.0, 0.6, 0.3, 0.0])),
+     Case("a numpy array of alphas", _sweep_case(_qrels(39, _Q8[:5], _DOCS), _random_run(40, _Q8[:5], _DOCS, 15),
+                                                 _random_run(41, _Q8[:5], _DOCS, 15, 12.0), np.array([0.25, 0.75])))),
+)
+
+EXERCISES = (BM25, RRF, CONVEX, ALPHA_SWEEP)

@@ -117,7 +117,7 @@ def _solution_functions(chapter):
     path, = (ROOT / "solutions").glob(f"{chapter}_*_exercises.ipynb")
     nb = nbformat.read(path, as_version=4)
     namespace = {}
-    exec("import hashlib, math\nimport numpy as np\n" + "\n".join(c.source for c in nb.cells if c.source.startswith(("def ", "class "))),
+    exec("import hashlib, math\nimport numpy as np\n" + "\n".join(c.source for c in nb.cells if c.source.startswith("def ")),
          namespace)
     return namespace
 

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 course: setup   ## execute every chapter in full mode, saving outputs in notebooks/
-	$(PY) -m course_utils.notebooks run $(NOTEBOOKS)
+	$(PY) -m course_utils.tools.notebooks run $(NOTEBOOKS)
 
 test: setup     ## unit + reference tests, and every notebook in FAST mode
 	$(PY) -m pytest
@@ -28,13 +28,13 @@ lab: setup      ## open JupyterLab on the course
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
 check: setup    ## saved notebooks: no errors, executed in order
-	$(PY) -m course_utils.notebooks check $(NOTEBOOKS)
+	$(PY) -m course_utils.tools.notebooks check $(NOTEBOOKS)
 
 nbval: setup    ## nbval over the chapters in FAST mode (outputs compared where tagged)
 	COURSE_FAST=1 $(PY) -m pytest --nbval-lax -p no:randomly $(NOTEBOOKS)
 
 book: setup     ## HTML book of the executed chapters -> _build/book/html/index.html (offline)
-	$(PY) -m course_utils.book --out _build/book
+	$(PY) -m course_utils.tools.book --out _build/book
 
 benchmarks: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ann.py [--n 100000] [--queries 1000] [--d 384] [--threads 1]
 
-Data: seeded synthetic clustered vectors (course_utils.ann.clustered_data; uniform noise would
+Data: seeded synthetic clustered vectors (course_utils.ann.indexes.clustered_data; uniform noise would
 make every index look broken). Recall is computed against exact search on the same vectors; QPS
 is given batched (all queries in one call) and one query per call, each also as a ratio to exact
 flat search measured in the same run (absolute numbers depend on the machine and its load).

@@ -1,4 +1,4 @@
-"""Queries per second of our BM25 (course_utils.bm25) against rank-bm25 and bm25s.
+"""Queries per second of our BM25 (course_utils.lexical.bm25) against rank-bm25 and bm25s.
 
 Two corpora: SciFact (5,183 abstracts, its 1,109 claims as queries) and a seeded synthetic
 corpus of 100,000 Zipf-distributed documents. Every library gets the same tokens; each
@@ -57,7 +57,7 @@ def bench(name, docs, queries, n_rank_bm25):
     rows = []
     t_idx, ours = best(lambda: bm25.BM25(variant="okapi").fit(docs), 1)
     t_q, hits = best(lambda: ours.search(queries, k=K))
-    rows.append(("course_utils.bm25", t_idx, len(queries) / t_q))
+    rows.append(("course_utils.lexical.bm25", t_idx, len(queries) / t_q))
     lucene = bm25.BM25(variant="lucene").fit(docs).search(queries, k=K).ids
 
     t_idx, ref = best(lambda: _bm25s_index(docs), 1)
@@ -78,7 +78,7 @@ def bench(name, docs, queries, n_rank_bm25):
     print(table.round(2).to_string())
     print(f"top-10 agreement: okapi vs rank-bm25 {overlap(hits.ids[:len(sample)], ids_r):.3f}, "
           f"lucene vs bm25s {overlap(lucene, ids_s):.3f}")
-    ours_x = table.loc["course_utils.bm25"]
+    ours_x = table.loc["course_utils.lexical.bm25"]
     print(f"ratios: {ours_x.x_rank_bm25:.0f}x rank-bm25 (target >= 50x), "
           f"{ours_x.x_bm25s:.2f}x bm25s (target >= 0.5x)")
     return table

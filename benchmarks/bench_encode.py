@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from course_utils import data, embeddings, models, timing
-from course_utils.cache import EmbeddingCache
+from course_utils.embeddings.cache import EmbeddingCache
 
 
 def main() -> None:

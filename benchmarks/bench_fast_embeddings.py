@@ -31,7 +31,7 @@ def encoder_table(pairs: pd.DataFrame, threads: int | None) -> pd.DataFrame:
         secs = speed.time_call(lambda: speed.encode_in_batches(enc, sentences, 32, True), 2)
         vecs = embeddings.normalize(speed.encode_in_batches(enc, sentences, 32, True))
         n = len(pairs)
-        rho = sts.correlation(sts.pair_scores(vecs[:n], vecs[n:]), pairs.score.values)["spearman"]
+        rho = sts.correlation(sts.paired_similarity(vecs[:n], vecs[n:]), pairs.score.values)["spearman"]
         rows.append({"encoder": label, "texts_per_s": len(sentences) / secs, "sts_spearman": rho})
     table = pd.DataFrame(rows)
     table["speed_x"] = table.texts_per_s / table.texts_per_s[0]
@@ -54,7 +54,7 @@ def storage_table() -> pd.DataFrame:
     size = quantize.bytes_per_vector(docs.shape[1])
     fmt = {"float32 exact": "float32", "float16": "float16", "int8": "int8"}
     rows = [{"format": name, "bytes_per_vector": size[fmt.get(name, "binary")],
-             "recall@10_vs_exact": quantize.recall_vs_exact(hits, exact)}
+             "recall@10_vs_exact": quantize.neighbour_recall(hits, exact)}
             for name, hits in runs.items()]
     table = pd.DataFrame(rows)
     table["memory_x"] = table.bytes_per_vector / size["float32"]

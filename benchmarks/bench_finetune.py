@@ -35,7 +35,7 @@ def main() -> None:
     doc_ids, texts = data.doc_texts(corpus)
     doc_text = dict(zip(doc_ids, texts))
     _, doc_vecs = embeddings.encode_corpus(corpus, base, precomputed="scifact")
-    twins = {t for _, t, _ in finetune_data.near_duplicates(test_q, train_q)}
+    twins = {t for _, t, _ in finetune_data.near_duplicate_queries(test_q, train_q)}
     qrels = {q: d for q, d in train_qrels.items() if q not in twins}
     qids = list(qrels)
     qv = embeddings.encode([train_q[q] for q in qids], base, show_progress=False)

@@ -1,4 +1,4 @@
-"""Unit tests of course_utils.ann, ann_scale and ann_sweep: parsing, checks and clear errors,
+"""Unit tests of course_utils.ann.indexes, ann_scale and ann_sweep: parsing, checks and clear errors,
 the sweep's table, pareto / tune on hand-made frames, the memory formulas. No timing asserts."""
 import doctest
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from course_utils import ann, ann_scale, ann_sweep
-from course_utils.search import exact_search_numpy
+from course_utils.search import Hits, exact_search_numpy
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_flat_equals_exact_and_lsh_scores_are_best_first(small):
     x, q = small
     exact = exact_search_numpy(q, x, 10)
     flat = ann.search(ann.build_index("Flat", x), q, 10)
-    assert ann.recall_at_k(flat, exact) == 1.0
+    assert ann.neighbour_recall(flat, exact) == 1.0
     lsh = ann.search(ann.build_index("LSH128r", x), q, 10)
     assert (np.diff(lsh.scores, axis=1) <= 0).all()  # -Hamming distance, non-increasing
 
@@ -130,11 +130,11 @@ def test_search_is_padded_like_search_module(small):
 
 
 def test_recall_at_k_by_hand():
-    exact = ann.Hits(np.zeros((2, 3), np.float32), np.array([[1, 2, 3], [4, 5, -1]]))
-    approx = ann.Hits(np.zeros((2, 3), np.float32), np.array([[3, 9, 1], [5, -1, -1]]))
-    assert ann.recall_at_k(approx, exact, k=3) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    exact = Hits(np.zeros((2, 3), np.float32), np.array([[1, 2, 3], [4, 5, -1]]))
+    approx = Hits(np.zeros((2, 3), np.float32), np.array([[3, 9, 1], [5, -1, -1]]))
+    assert ann.neighbour_recall(approx, exact, k=3) == pytest.approx((2 / 3 + 1 / 2) / 2)
     with pytest.raises(ValueError, match="same queries"):
-        ann.recall_at_k(approx, ann.Hits(exact.scores[:1], exact.ids[:1]), k=3)
+        ann.neighbour_recall(approx, Hits(exact.scores[:1], exact.ids[:1]), k=3)
 
 
 def test_build_does_not_modify_inputs(small):
@@ -164,7 +164,7 @@ def test_sweep_table(small):
     x, q = small
     df = ann_sweep.sweep(x, q, {"Flat": {}, "IVF16,Flat": {"nprobe": [1, 16]},
                                 "HNSW8": {"efSearch": [8, 64]}}, n_single=5, repeats=1,
-                         progress=False)
+                         show_progress=False)
     assert len(df) == 5 and list(df.columns[:3]) == ["index", "family", "setting"]
     assert {"nprobe", "efSearch", "recall@10", "qps_batch", "qps_single", "build_s",
             "bytes_per_vector"} <= set(df.columns)
@@ -178,7 +178,7 @@ def test_sweep_table(small):
 def test_sweep_crosses_parameters_and_checks_grid(small):
     x, q = small
     df = ann_sweep.sweep(x, q[:5], {"IVF16,PQ8x4,RFlat": {"nprobe": [2, 4], "k_factor_rf": [1, 8]}},
-                         n_single=2, repeats=1, progress=False)
+                         n_single=2, repeats=1, show_progress=False)
     assert df["setting"].tolist() == ["nprobe=2, k_factor_rf=1", "nprobe=2, k_factor_rf=8",
                                       "nprobe=4, k_factor_rf=1", "nprobe=4, k_factor_rf=8"]
     with pytest.raises(ValueError, match="non-empty dict"):

@@ -1,4 +1,4 @@
-"""course_utils.baselines: tokenisation, top-k runs, and BM25 against a naive implementation."""
+"""course_utils.lexical.baselines: tokenisation, top-k runs, and BM25 against a naive implementation."""
 import math
 
 import numpy as np
@@ -18,9 +18,9 @@ QUERIES = {"q1": "vitamin D and bone loss", "q2": "What suppresses p53?", "q3": 
 
 
 def test_tokenize_lowercases_keeps_digits_and_drops_stop_words():
-    assert baselines.tokenize("The p53 gene, NOT TP53!") == ["p53", "gene", "tp53"]
-    assert baselines.tokenize("The p53 gene", stop_words=False) == ["the", "p53", "gene"]
-    assert baselines.tokenize("") == []
+    assert baselines.simple_tokenize("The p53 gene, NOT TP53!") == ["p53", "gene", "tp53"]
+    assert baselines.simple_tokenize("The p53 gene", stop_words=False) == ["the", "p53", "gene"]
+    assert baselines.simple_tokenize("") == []
 
 
 def test_scores_to_run_orders_cuts_and_drops_non_positive():
@@ -76,14 +76,14 @@ def test_bm25_scores_match_the_formula(k1, b):
     texts = [f"{v['title']} {v['text']}".strip() for v in CORPUS.values()]
     queries = list(QUERIES.values()) + ["bone bone loss in women"]
     got = baselines.bm25_scores(texts, queries, k1=k1, b=b, show_progress=False)
-    tokens = [baselines.tokenize(t) for t in texts]
-    want = [naive_bm25(tokens, baselines.tokenize(q), k1, b) for q in queries]
+    tokens = [baselines.simple_tokenize(t) for t in texts]
+    want = [naive_bm25(tokens, baselines.simple_tokenize(q), k1, b) for q in queries]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert got.shape == (len(queries), len(texts))
 
 
 def test_bm25_run_is_a_valid_trec_run():
-    run = baselines.bm25_run(CORPUS, QUERIES, k=2, show_progress=False)
+    run = baselines.rank_bm25_run(CORPUS, QUERIES, k=2, show_progress=False)
     assert list(run["q1"])[0] == "d1" and list(run["q2"])[0] == "d4"
     assert all(len(docs) <= 2 for docs in run.values()) and run["q3"] == {}
     qrels = {"q1": {"d1": 1}, "q2": {"d4": 1}, "q3": {"d2": 1}}
@@ -91,13 +91,13 @@ def test_bm25_run_is_a_valid_trec_run():
 
 
 def test_custom_tokenizer_is_used():
-    stem = lambda text: [w.rstrip("s") for w in baselines.tokenize(text)]  # noqa: E731
-    run = baselines.bm25_run(CORPUS, {"q": "statin"}, tokenizer=stem, show_progress=False)
+    stem = lambda text: [w.rstrip("s") for w in baselines.simple_tokenize(text)]  # noqa: E731
+    run = baselines.rank_bm25_run(CORPUS, {"q": "statin"}, tokenizer=stem, show_progress=False)
     assert list(run["q"]) == ["d5"]
-    assert baselines.bm25_run(CORPUS, {"q": "statin"}, show_progress=False)["q"] == {}
+    assert baselines.rank_bm25_run(CORPUS, {"q": "statin"}, show_progress=False)["q"] == {}
 
 
-@pytest.mark.parametrize("fn", [baselines.random_run, baselines.tfidf_run, baselines.bm25_run])
+@pytest.mark.parametrize("fn", [baselines.random_run, baselines.tfidf_run, baselines.rank_bm25_run])
 def test_empty_inputs_raise(fn):
     with pytest.raises(ValueError, match="corpus"):
         fn({}, QUERIES)

@@ -1,4 +1,4 @@
-"""course_utils.bm25: tokeniser, one formula per function, the sparse index against a naive loop."""
+"""course_utils.lexical.bm25: tokeniser, one formula per function, the sparse index against a naive loop."""
 import math
 
 import numpy as np

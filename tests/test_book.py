@@ -1,4 +1,4 @@
-"""The HTML book (course_utils.book): its chapter list, and the built site in headless Chromium.
+"""The HTML book (course_utils.tools.book): its chapter list, and the built site in headless Chromium.
 
 The browser test drives Debian's /usr/bin/chromium through the Chrome DevTools Protocol with the
 tiny websocket client below (no extra package): every chapter and exercise page loads, every

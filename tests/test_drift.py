@@ -7,7 +7,7 @@ import pytest
 from course_utils import drift
 from course_utils.evaluate import evaluate
 from course_utils.search import exact_search_faiss, to_run
-from course_utils.store import VectorStore
+from course_utils.search.store import VectorStore
 
 
 def _world(n=600, d=32, nq=60, seed=0):

@@ -8,10 +8,10 @@ import httpx
 import numpy as np
 import pytest
 
-from course_utils.embed_api import (EmbeddingAPIError, EmbeddingClient, FaultConfig,
+from course_utils.speed.embed_api import (EmbeddingAPIError, EmbeddingClient, FaultConfig,
                                     RetriesExhausted, backoff_delay, count_tokens, create_app,
-                                    hash_encoder, make_batches)
-from course_utils.serving import serve_app
+                                    hash_encoder, token_budget_batches)
+from course_utils.production.serving import serve_app
 
 MODEL = "test-model"
 ENC = hash_encoder(8)
@@ -99,7 +99,7 @@ def test_full_jitter_is_uniform_below_the_cap():
 def test_batches_respect_limits_and_cover_everything(max_items, max_tokens):
     rng = np.random.default_rng(0)
     texts = [" ".join(["w"] * int(n)) for n in rng.integers(1, 7, size=40)]
-    batches = make_batches(texts, max_items, max_tokens)
+    batches = token_budget_batches(texts, max_items, max_tokens)
     assert [i for b in batches for i in b] == list(range(40))
     assert all(len(b) <= max_items for b in batches)
     assert all(sum(count_tokens(texts[i]) for i in b) <= max_tokens for b in batches)
@@ -107,7 +107,7 @@ def test_batches_respect_limits_and_cover_everything(max_items, max_tokens):
 
 def test_batches_reject_a_text_over_the_token_limit():
     with pytest.raises(ValueError, match="chunk it first"):
-        make_batches(["one two three"], max_items=4, max_tokens=2)
+        token_budget_batches(["one two three"], max_items=4, max_tokens=2)
 
 
 def test_client_batches_never_exceed_server_limits():

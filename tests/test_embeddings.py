@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from course_utils import embeddings
-from course_utils.cache import EmbeddingCache
+from course_utils.embeddings.cache import EmbeddingCache
 
 
 def test_encode_shape_norm_and_duplicates(fake_model):

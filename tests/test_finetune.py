@@ -63,11 +63,11 @@ def test_planted_test_query_is_caught():
 def test_near_duplicates_lists_every_pair_and_validates():
     train = {"a": "Aspirin reduces the risk of stroke in adults!", "b": "Aspirin reduces risk of stroke in adults.",
              "c": "Something else entirely."}
-    found = finetune_data.near_duplicates(TEST_QUERIES, train, min_ratio=0.8)
+    found = finetune_data.near_duplicate_queries(TEST_QUERIES, train, min_ratio=0.8)
     assert {(q, t) for q, t, _ in found} == {("t1", "a"), ("t1", "b")}
     assert [r for *_, r in found] == sorted((r for *_, r in found), reverse=True)
     with pytest.raises(ValueError, match="min_ratio"):
-        finetune_data.near_duplicates(TEST_QUERIES, train, min_ratio=0)
+        finetune_data.near_duplicate_queries(TEST_QUERIES, train, min_ratio=0)
 
 
 def test_mine_hard_negatives_excludes_every_known_positive():

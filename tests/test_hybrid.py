@@ -57,7 +57,7 @@ def test_rrf_by_hand():
     assert fused["q1"]["d1"] == pytest.approx(1 / 61 + 1 / 63)
     assert fused["q1"]["d2"] == pytest.approx(1 / 62)
     assert fused["q1"]["d4"] == pytest.approx(1 / 62)
-    weighted = hybrid.rrf([DENSE, LEXICAL], k=0, weights=[2.0, 1.0], depth=1)
+    weighted = hybrid.rrf([DENSE, LEXICAL], rank_constant=0, weights=[2.0, 1.0], depth=1)
     assert weighted["q1"] == pytest.approx({"d1": 2.0, "d3": 1.0})
 
 

@@ -4,8 +4,9 @@ and use through the course's cached `embeddings.encode` under their own model id
 import numpy as np
 import pytest
 
+import course_utils.embeddings.encoding as encoding_module
 from course_utils import embeddings, onnx_encoders
-from course_utils.onnx_encoders import ONNX_MODELS, load_onnx_encoder, mean_pool
+from course_utils.models.onnx_encoders import ONNX_MODELS, load_onnx_encoder, mean_pool
 
 SENTENCES = ["A man is playing a guitar.", "Vitamin D deficiency is linked to bone loss.",
              "Borrowing costs went up after the central bank raised interest rates again today.",
@@ -61,7 +62,7 @@ def test_goes_through_the_cache_under_its_own_id(encoder):
     cache_ns = embeddings.cache_namespace(encoder)
     assert cache_ns.startswith(encoder.course_model_id)
     first = embeddings.encode(SENTENCES, encoder, show_progress=False)
-    cache = embeddings._default_cache(cache_ns)
+    cache = encoding_module._default_cache(cache_ns)
     hits = cache.hits
     again = embeddings.encode(SENTENCES, encoder, show_progress=False)
     assert np.array_equal(first, again) and cache.hits - hits == len(SENTENCES)

@@ -49,7 +49,7 @@ def test_inversion_helpers():
     near = pii.nearest_words(docs, wv, words, top=1)
     assert near == [["insulin"], ["tumour"]]
     assert pii.recovery_rate(near, ["Insulin and diabetes", "Bone density"]) == 0.5
-    assert pii.vocabulary(["insulin levels", "insulin dose", "insulin pump"], size=5, min_df=3) == ["insulin"]
+    assert pii.frequent_words(["insulin levels", "insulin dose", "insulin pump"], size=5, min_df=3) == ["insulin"]
     with pytest.raises(ValueError, match="shapes"):
         pii.nearest_words(docs, wv[:2], words)
 

@@ -1,9 +1,9 @@
-"""Unit tests of course_utils.present on a tiny hand-made corpus."""
+"""Unit tests of course_utils.display.tables on a tiny hand-made corpus."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils.present import MARK, format_results, result_table, snippet
+from course_utils.display.tables import MARK, format_results, result_table, snippet
 from course_utils.search import Hits
 
 CORPUS = {"d0": {"title": "Vitamin D and bone",

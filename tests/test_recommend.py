@@ -1,8 +1,8 @@
-"""Unit tests of course_utils.recommend on hand-checkable fixtures."""
+"""Unit tests of course_utils.search.recommend on hand-checkable fixtures."""
 import numpy as np
 import pytest
 
-from course_utils.recommend import mmr, recommend_from_liked, similar_items
+from course_utils.search.recommend import mmr, recommend_from_liked, similar_items
 
 # Item 0 = [1, 0]; item 1 is close to it, item 2 further, item 3 opposite.
 V = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0]], dtype=np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from course_utils import crossencoder, expansion, rerank
-from course_utils.cache import EmbeddingCache
+from course_utils.embeddings.cache import EmbeddingCache
 from course_utils.search import Hits
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of course_utils.search and course_utils.filtering on hand-checkable fixtures."""
+"""Unit tests of course_utils.search and course_utils.search.filtering on hand-checkable fixtures."""
 import faiss
 import numpy as np
 import pytest
@@ -91,7 +91,7 @@ def test_unnormalised_vectors_warn_and_normalize_fixes_them():
     np.testing.assert_array_equal(raw, V * 2)  # input untouched
     assert normalize(np.array([3.0, 4.0])).shape == (2,)
     with pytest.raises(ValueError, match="zero norm"):
-        normalize(np.zeros((2, 2)))
+        normalize(np.zeros((2, 2)), zero_rows="raise")
 
 
 def test_inputs_are_not_modified():

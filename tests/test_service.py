@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from course_utils.bm25 import BM25
-from course_utils.service import SearchEngine, Settings, TTLCache, create_app, query_mix
-from course_utils.service.metrics import Metrics, percentiles
-from course_utils.service.security import AuditLog, RateLimiter
-from course_utils.store import VectorStore
+from course_utils.lexical.bm25 import BM25
+from course_utils.production.service import SearchEngine, Settings, TTLCache, create_app, query_mix
+from course_utils.production.service.metrics import Metrics, percentiles
+from course_utils.production.service.security import AuditLog, RateLimiter
+from course_utils.search.store import VectorStore
 
 DOCS = {"d1": "aspirin lowers stroke risk", "d2": "vitamin d and bone loss",
         "d3": "statins reduce cholesterol", "d4": "aspirin and bleeding in the stomach"}
@@ -202,6 +202,6 @@ def test_query_mix_repeats():
 
 def test_doctests():
     import doctest
-    from course_utils.service import app, cache, engine, loadtest, metrics, security
+    from course_utils.production.service import app, cache, engine, loadtest, metrics, security
     for module in (app, cache, engine, loadtest, metrics, security):
         assert doctest.testmod(module).failed == 0, module.__name__

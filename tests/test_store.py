@@ -1,11 +1,11 @@
-"""Unit tests of course_utils.store.VectorStore on hand-checkable fixtures."""
+"""Unit tests of course_utils.search.store.VectorStore on hand-checkable fixtures."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils.store import VectorStore
+from course_utils.search.store import VectorStore
 
 IDS = ["a", "b", "c", "d"]
 V = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0]], dtype=np.float32)

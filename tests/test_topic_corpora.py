@@ -3,7 +3,7 @@ import importlib.metadata
 
 import pytest
 
-from course_utils.topic_corpora import TOPICS, load_news_topics, section_topic, url_section
+from course_utils.data.topic_corpora import TOPICS, load_news_topics, section_topic, url_section
 
 
 @pytest.mark.parametrize("url,section,topic", [

@@ -1,7 +1,7 @@
 """Hidden test cases of chapter 05's exercises (solutions/05_clustering_exercises.ipynb).
 
 Exercises: k-means by hand (Lloyd's iterations from given centroids, `kmeans`), c-TF-IDF weights
-(`ctfidf`, the formula of `course_utils.cluster_labels`), the adjusted Rand index from the
+(`ctfidf`, the formula of `course_utils.cluster.labels`), the adjusted Rand index from the
 contingency table (`adjusted_rand`, = scikit-learn's `adjusted_rand_score`) and the mean cosine
 silhouette (`silhouette`, = scikit-learn's `silhouette_score(metric="cosine")`). Reference answers are
 computed here at check time (scikit-learn for the ARI); messages name the typical mistake (stale

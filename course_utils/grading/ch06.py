@@ -1,7 +1,7 @@
 """Hidden test cases of chapter 06's exercises (solutions/06_hybrid_and_reranking_exercises.ipynb).
 
 Exercises: BM25 scores of one query (`bm25_scores`: Robertson idf clipped at 0, Okapi tf part,
-= `course_utils.bm25.BM25(variant="robertson")`), reciprocal rank fusion (`rrf`, =
+= `course_utils.lexical.bm25.BM25(variant="robertson")`), reciprocal rank fusion (`rrf`, =
 `course_utils.hybrid.rrf`), convex fusion after per-query min-max normalisation
 (`convex_fusion`, = `course_utils.hybrid.convex_fusion`), and the project's alpha sweep
 (`alpha_sweep_table`: recall@10 and nDCG@5 per alpha, = `hybrid.alpha_sweep` +
@@ -146,7 +146,7 @@ def _rrf_variant(runs, k, offset=1, order="trec", use_score=False):
 def _rrf_case(runs, k=60):
     def run(fn):
         out = call(fn, runs, k, names=("runs", "k"))
-        want = _hybrid.rrf(runs, k=k)
+        want = _hybrid.rrf(runs, rank_constant=k)
         _check_run(out, want, "the fused run", (
             (lambda: _rrf_variant(runs, k, offset=0), "ranks start at 1: the best document of a "
                                                       "run adds 1 / (k + 1), not 1 / k"),

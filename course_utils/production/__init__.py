@@ -1,0 +1,1 @@
+"""Production: the search service, vector databases (LanceDB, Chroma), drift, PII, starting servers."""

@@ -1,0 +1,1 @@
+"""The command line, named collections, the notebook runner and the HTML book."""

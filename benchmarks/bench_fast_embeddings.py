@@ -28,7 +28,7 @@ def encoder_table(pairs: pd.DataFrame, threads: int | None) -> pd.DataFrame:
     rows = []
     for label, enc in encoders.items():
         speed.encode_in_batches(enc, sentences[:32], 32, True)  # warm-up
-        secs = speed.time_call(lambda: speed.encode_in_batches(enc, sentences, 32, True), 2)
+        secs = speed.best_time(lambda: speed.encode_in_batches(enc, sentences, 32, True), 2)
         vecs = embeddings.normalize(speed.encode_in_batches(enc, sentences, 32, True))
         n = len(pairs)
         rho = sts.correlation(sts.paired_similarity(vecs[:n], vecs[n:]), pairs.score.values)["spearman"]

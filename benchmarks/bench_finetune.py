@@ -85,7 +85,8 @@ def main() -> None:
                      embeddings.encode([test_q[q] for q in sub_q], ft, cache=False, show_progress=False),
                      embeddings.encode([doc_text[d] for d in sub_ids], ft, cache=False, show_progress=False)),
                  f"adapter ({stats['seconds']:.1f} s)": score(adapter.apply_adapter(base_qv, W), doc_vecs[keep])}
-    print(f"\nbefore/after on {len(sub_q)} test claims x {len(sub_ids)} abstracts (a quick check, not the chapter's result)")
+    print(f"\nbefore/after on {len(sub_q)} test claims x {len(sub_ids)} abstracts "
+          "(a quick check, not the chapter's result)")
     print(pd.DataFrame(after).T.round(4).to_string())
 
 

@@ -64,7 +64,7 @@ def check_run(run) -> None:
     >>> check_run({"q1": {"d1": 0.5}})
     >>> check_run({"q1": ["d1"]})
     Traceback (most recent call last):
-    TypeError: run['q1'] must be a dict {doc_id: score}, got list; from a list of doc ids use {doc_id: -rank for rank, doc_id in enumerate(ranked_ids)}
+    TypeError: run['q1'] must be a dict {doc_id: score}, got list; from a list of doc ids use ...
     """
     _check_trec(run, "run")
 

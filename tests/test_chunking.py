@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 
 from course_utils import chunking
-from course_utils.rag.chunking import (Chunk, chunk_corpus, fixed_size_chunks, hierarchical_chunks,
-                                   join_sentences, paragraph_chunks, semantic_chunks,
-                                   sentence_chunks, split_sentences, word_spans)
+from course_utils.rag.chunking import (
+    Chunk,
+    chunk_corpus,
+    fixed_size_chunks,
+    hierarchical_chunks,
+    join_sentences,
+    paragraph_chunks,
+    semantic_chunks,
+    sentence_chunks,
+    split_sentences,
+    word_spans,
+)
 
 WORDS = ["cell", "Mice", "p53", "IL-6", "(n", "=", "12)", "rate", "was", "lower", "e.g.", "TNF",
          "α-syn", "3.5", "%", "and", "the", "Vitamin", "D", "\"high\""]

@@ -7,13 +7,13 @@ import hashlib
 import http.server
 import io
 import json
-import shutil
 import threading
 import zipfile
 
 import pytest
 
-from course_utils import data, download as dl
+from course_utils import data
+from course_utils import download as dl
 
 
 def test_scifact_test_counts():

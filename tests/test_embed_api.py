@@ -8,10 +8,18 @@ import httpx
 import numpy as np
 import pytest
 
-from course_utils.speed.embed_api import (EmbeddingAPIError, EmbeddingClient, FaultConfig,
-                                    RetriesExhausted, backoff_delay, count_tokens, create_app,
-                                    hash_encoder, token_budget_batches)
 from course_utils.production.serving import serve_app
+from course_utils.speed.embed_api import (
+    EmbeddingAPIError,
+    EmbeddingClient,
+    FaultConfig,
+    RetriesExhausted,
+    backoff_delay,
+    count_tokens,
+    create_app,
+    hash_encoder,
+    token_budget_batches,
+)
 
 MODEL = "test-model"
 ENC = hash_encoder(8)

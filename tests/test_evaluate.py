@@ -8,11 +8,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from course_utils.evaluate import metrics as evaluate_module
 from course_utils import significance
-from course_utils.evaluate import (average_precision_at_k, evaluate, hit_rate_at_k, mrr_at_k,
-                                   ndcg_at_k, per_query_table, precision_at_k, r_precision,
-                                   recall_at_k, trec_order)
+from course_utils.evaluate import (
+    average_precision_at_k,
+    evaluate,
+    hit_rate_at_k,
+    mrr_at_k,
+    ndcg_at_k,
+    per_query_table,
+    precision_at_k,
+    r_precision,
+    recall_at_k,
+    trec_order,
+)
+from course_utils.evaluate import metrics as evaluate_module
 from course_utils.evaluate.significance import compare
 
 # ranking [relevant, not relevant, relevant], 2 relevant docs in qrel

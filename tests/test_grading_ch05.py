@@ -94,8 +94,8 @@ def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, cap
 
 def _ari_pairs(a, b):
     """Another correct version: the ARI from pair counts (scipy.special.comb on the contingency table)."""
-    from scipy.special import comb
     import pandas as pd
+    from scipy.special import comb
     table = pd.crosstab(pd.Series(list(a)).astype(str), pd.Series(list(b)).astype(str)).to_numpy()
     index = comb(table, 2).sum()
     ra, cb = comb(table.sum(1), 2).sum(), comb(table.sum(0), 2).sum()

@@ -1,15 +1,13 @@
 """Chapter 07's exercise checks: typical mistakes fail with a message that names them, and other
 correct implementations pass (the generic tests -- solutions pass, notebooks grade -- are in
 test_grading.py)."""
-import math
 import re
 
 import numpy as np
 import pytest
+from test_grading import _reference
 
 from course_utils.grading import check
-
-from test_grading import _reference
 
 
 # ------------------------------------------------------------------- 07.chunk: mistakes

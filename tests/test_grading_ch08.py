@@ -5,10 +5,9 @@ import re
 
 import numpy as np
 import pytest
+from test_grading import _reference
 
 from course_utils.grading import check
-
-from test_grading import _reference
 
 
 # ------------------------------------------------------------------- 08.mnrl: mistakes

@@ -7,10 +7,9 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from test_grading import _reference
 
 from course_utils.grading import check
-
-from test_grading import _reference
 
 
 # ------------------------------------------------------------------ 09.ttl_cache

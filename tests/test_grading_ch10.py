@@ -3,10 +3,9 @@ correct implementations pass (the generic tests -- solutions pass, notebooks gra
 test_grading.py)."""
 import numpy as np
 import pytest
+from test_grading import _reference
 
 from course_utils.grading import check
-
-from test_grading import _reference
 
 
 # ------------------------------------------------------------------ 10.int8

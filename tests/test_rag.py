@@ -8,11 +8,19 @@ import numpy as np
 import pytest
 
 from course_utils import rag, rag_cache, rag_eval, rag_variants
-from course_utils.rag.chunking import Chunk, join_sentences, sentence_chunks
 from course_utils.models.generators import ExtractiveGenerator, Generation
-from course_utils.rag import (CitationError, ContextBudgetError, Prompt, build_context,
-                              build_prompt, check_citations, generate, retrieve,
-                              validate_citations)
+from course_utils.rag import (
+    CitationError,
+    ContextBudgetError,
+    Prompt,
+    build_context,
+    build_prompt,
+    check_citations,
+    generate,
+    retrieve,
+    validate_citations,
+)
+from course_utils.rag.chunking import Chunk, join_sentences, sentence_chunks
 
 TEXT, SPANS = join_sentences(["Vitamin D deficiency causes bone loss.", "The sky is blue.",
                               "Low vitamin D is linked to fractures."])

@@ -3,9 +3,18 @@ import faiss
 import numpy as np
 import pytest
 
-from course_utils.search import (Hits, build_flat_index, exact_search_faiss, exact_search_numpy,
-                                 filter_loss, normalize, search, search_postfiltered,
-                                 search_prefiltered, to_run)
+from course_utils.search import (
+    Hits,
+    build_flat_index,
+    exact_search_faiss,
+    exact_search_numpy,
+    filter_loss,
+    normalize,
+    search,
+    search_postfiltered,
+    search_prefiltered,
+    to_run,
+)
 
 # 4 unit vectors in 2-D, no exact ties (FAISS orders exact ties its own way).
 # Query [1, 0] scores 1, 0, -1, 0.6 → order 0, 3, 1, 2; query [0.6, 0.8] → 0.6, 0.8, -0.6, 1.

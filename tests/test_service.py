@@ -202,6 +202,7 @@ def test_query_mix_repeats():
 
 def test_doctests():
     import doctest
+
     from course_utils.production.service import app, cache, engine, loadtest, metrics, security
     for module in (app, cache, engine, loadtest, metrics, security):
         assert doctest.testmod(module).failed == 0, module.__name__

@@ -32,10 +32,9 @@ import math
 import faiss
 import numpy as np
 
-from course_utils.search.exact import search  # re-exported: one search for every index
-from course_utils.search.hits import (Hits, as_matrix, check_dims, check_index, check_k, faiss_hits,
-                           warn_if_unnormalized)
 from course_utils.ann.sizing import FAMILIES, MIN_POINTS_PER_CENTROID, family, min_train, parse_factory
+from course_utils.search.exact import search  # re-exported: one search for every index
+from course_utils.search.hits import Hits, as_matrix, check_dims, warn_if_unnormalized
 
 __all__ = ["FAMILIES", "parse_factory", "family", "min_train", "nlist_range", "build_index",
            "set_search_params", "search", "neighbour_recall", "index_bytes", "faiss_threads",

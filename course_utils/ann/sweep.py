@@ -23,8 +23,8 @@ import pandas as pd
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from course_utils.ann import indexes as ann
-from course_utils.search.hits import Hits, as_matrix, check_k
 from course_utils.search.exact import exact_search_faiss
+from course_utils.search.hits import Hits, as_matrix, check_k
 
 __all__ = ["sweep", "pareto", "tune", "plot_recall_qps", "plot_memory_recall"]
 

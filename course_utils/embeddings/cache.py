@@ -10,16 +10,14 @@ renamed into place, so an interrupted run leaves either a whole shard or none.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from course_utils.paths import embedding_cache_dir
+from course_utils.paths import atomic_path, embedding_cache_dir
 
 __all__ = ["text_key", "EmbeddingCache"]
 
@@ -97,11 +95,8 @@ class EmbeddingCache:
             return
         keys = np.array([text_key(t) for t in texts], dtype="S64")
         digest = _digest(keys, vectors)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(self.folder / f"shard-{digest[:16]}.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, keys=keys, vectors=vectors, digest=np.array(digest))
-        os.replace(tmp, self.folder / f"shard-{digest[:16]}.npz")
         index = self._load()
         index.update({k.decode("ascii"): v for k, v in zip(keys, vectors)})
 

@@ -11,8 +11,7 @@ import numpy as np
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from course_utils.embeddings.cache import EmbeddingCache
-from course_utils.embeddings.similarity import (cosine_similarity, dot_similarity, l1_distance,
-                                                l2_distance, normalize)
+from course_utils.embeddings.similarity import cosine_similarity, dot_similarity, l1_distance, l2_distance, normalize
 from course_utils.models.loading import model_id
 
 __all__ = ["check_texts", "cache_namespace", "encode", "seed_cache", "encode_corpus",

@@ -32,7 +32,8 @@ def quality_report(vectors: np.ndarray, dup_threshold: float = 0.98, norm_tol: f
 
     Keys: n, dim, nan_rows, inf_rows, zero_rows, norm_min/mean/max, not_unit (rows whose norm is
     off by more than `norm_tol`), dead_dims (variance < 1e-8; reported, not failed), mean_variance, mean_cosine (high
-    = the space is anisotropic, i.e. all vectors point one way), near_duplicate_pairs (among the first 5,000 rows), ok (no NaN/Inf/zero/non-unit rows).
+    = the space is anisotropic, i.e. all vectors point one way), near_duplicate_pairs (among the
+    first 5,000 rows), ok (no NaN/Inf/zero/non-unit rows).
 
     >>> quality_report(np.eye(3, dtype=np.float32))["ok"]
     True

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from course_utils.runs import check_docs, check_id, check_qrels, check_run, trec_order
+from course_utils.runs import check_id, check_qrels, check_run, trec_order
 
 __all__ = ["VALID_METRICS", "precision_at_k", "recall_at_k", "hit_rate_at_k", "mrr_at_k",
            "ndcg_at_k", "average_precision_at_k", "r_precision", "evaluate", "per_query_table"]

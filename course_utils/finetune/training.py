@@ -148,8 +148,11 @@ def _quiet_loading():
 def _fit(rows, base: Path, config: dict, show_progress: bool):
     import datasets
     import torch
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import set_seed

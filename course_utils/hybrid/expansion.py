@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from course_utils.search.hits import Hits
 from course_utils.embeddings.similarity import normalize
+from course_utils.search.hits import Hits
 
 __all__ = ["rocchio", "vocabulary", "nearest_terms", "expand_texts"]
 

@@ -21,7 +21,6 @@ by the smaller row id, padded with id -1 / score -inf to k (the `Hits` contract 
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 

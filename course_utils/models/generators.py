@@ -23,7 +23,6 @@ import importlib.util
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import NamedTuple
 

@@ -16,15 +16,15 @@ True
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from course_utils.evaluate.metrics import evaluate
 from course_utils.embeddings.quality import quality_report
+from course_utils.evaluate.metrics import evaluate
+from course_utils.paths import atomic_write
 from course_utils.search.store import VectorStore
 
 __all__ = ["quality_over_time", "mean_shift", "mmd2", "mmd_test", "corrupt_vectors",
@@ -151,9 +151,7 @@ def switch_alias(root, alias: str, name: str, gate: Mapping) -> bool:
     path = root / "aliases.json"
     aliases = json.loads(path.read_text()) if path.exists() else {}
     aliases[alias] = name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(aliases, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(aliases, indent=1, sort_keys=True))
     return True
 
 

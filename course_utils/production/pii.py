@@ -65,7 +65,8 @@ def scrub(text: str) -> str:
 
 def _fake(kind: str, rng) -> str:
     if kind == "EMAIL":
-        return f"{rng.choice(_SURNAMES).lower().replace(chr(39), '')}.{rng.integers(1, 99)}@{rng.choice(['uni-hospital.org', 'mail.com', 'lab.edu'])}"
+        name = rng.choice(_SURNAMES).lower().replace(chr(39), '')
+        return f"{name}.{rng.integers(1, 99)}@{rng.choice(['uni-hospital.org', 'mail.com', 'lab.edu'])}"
     if kind == "PHONE":
         a, b, c = rng.integers(200, 999), rng.integers(100, 999), rng.integers(1000, 9999)
         return str(rng.choice([f"{a}-{b}-{c}", f"({a}) {b}-{c}", f"+1 {a} {b} {c}", f"{a}.{b}.{c}"]))

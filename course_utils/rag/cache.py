@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.paths import atomic_path
 
 __all__ = ["LRUCache", "DiskCache", "RAGCache", "cache_key", "fingerprint"]
 
@@ -99,14 +99,11 @@ class DiskCache:
     def put(self, key: str, value) -> None:
         is_array = isinstance(value, np.ndarray)
         path = self._path(key, ".npy" if is_array else ".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             if is_array:
                 np.save(fh, value, allow_pickle=False)
             else:
                 fh.write(json.dumps(value).encode("utf-8"))
-        os.replace(tmp, path)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.folder.glob("*/*.*[ny]"))  # .npy and .json files

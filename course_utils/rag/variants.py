@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from course_utils.rag.chunking import Chunk
 from course_utils.hybrid.expansion import rocchio
 from course_utils.hybrid.fusion import rrf
+from course_utils.rag.chunking import Chunk
 from course_utils.search.exact import exact_search_faiss, to_run
 
 __all__ = ["rank_chunks", "rank_hierarchical", "rank_iterative", "fuse", "run_to_chunks",

@@ -22,8 +22,9 @@ import numpy as np
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
 from course_utils.embeddings.cache import EmbeddingCache
-from course_utils.runs import check_run, trec_order
 from course_utils.models.loading import model_id
+from course_utils.rerank.stage import keep_tail
+from course_utils.runs import check_run, trec_order
 
 __all__ = ["score_namespace", "pair_scores", "rerank", "maxsim", "maxsim_scores"]
 
@@ -103,14 +104,10 @@ def rerank(run: Mapping, queries: Mapping, doc_text: Mapping, model, depth: int 
         raise KeyError(f"doc_text has no text for {len(absent)} documents, e.g. {absent[0]!r}")
     scores = pair_scores(model, [(queries[q], doc_text[d]) for q, d in pairs], batch_size,
                          cache, show_progress)
-    out = {qid: {} for qid in run}
+    top = {qid: {} for qid in run}
     for (qid, doc), score in zip(pairs, scores.tolist()):
-        out[qid][doc] = score
-    for qid, docs in order.items():
-        floor = min(out[qid].values(), default=0.0)
-        for rank, doc in enumerate(docs[depth:], 1):
-            out[qid][doc] = floor - rank  # below every re-ranked document, order kept
-    return out
+        top[qid][doc] = score
+    return {qid: keep_tail(docs, top[qid]) for qid, docs in order.items()}
 
 
 # ---- late interaction: MaxSim over token vectors (ColBERT)

@@ -19,15 +19,22 @@ Filtering before/after search (`search_prefiltered`, `search_postfiltered`, `fil
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import faiss
 import numpy as np
 
 from course_utils.embeddings.similarity import normalize
 from course_utils.runs import to_run
-from course_utils.search.hits import (Hits, as_matrix, check_dims, check_index, check_k, faiss_hits,
-                           flat_index, topk, warn_if_unnormalized)
+from course_utils.search.hits import (
+    Hits,
+    as_matrix,
+    check_dims,
+    check_index,
+    check_k,
+    faiss_hits,
+    flat_index,
+    topk,
+    warn_if_unnormalized,
+)
 
 __all__ = ["Hits", "normalize", "exact_search_numpy", "exact_search_faiss", "build_flat_index",
            "search", "to_run", "search_prefiltered", "search_postfiltered", "filter_loss"]

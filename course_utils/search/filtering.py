@@ -16,8 +16,18 @@ import numbers
 import faiss
 import numpy as np
 
-from course_utils.search.hits import (Hits, as_id_array, as_matrix, check_dims, check_k, faiss_hits,
-                           flat_index, pad_hits, selector_params, warn_if_unnormalized)
+from course_utils.search.hits import (
+    Hits,
+    as_id_array,
+    as_matrix,
+    check_dims,
+    check_k,
+    faiss_hits,
+    flat_index,
+    pad_hits,
+    selector_params,
+    warn_if_unnormalized,
+)
 
 __all__ = ["search_prefiltered", "search_postfiltered", "filter_loss"]
 

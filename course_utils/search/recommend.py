@@ -9,8 +9,7 @@ import numbers
 
 import numpy as np
 
-from course_utils.search.hits import (Hits, as_matrix, check_dims, check_k, pad_hits, topk,
-                           warn_if_unnormalized)
+from course_utils.search.hits import Hits, as_matrix, check_dims, check_k, pad_hits, topk, warn_if_unnormalized
 
 __all__ = ["similar_items", "recommend_from_liked", "mmr"]
 

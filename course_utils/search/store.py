@@ -20,10 +20,18 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from course_utils.search import store_io as io
-from course_utils.search.hits import (Hits, as_matrix, check_dims, check_k, faiss_hits, pad_hits,
-                           selector_params, warn_if_unnormalized)
 from course_utils.runs import to_run as _to_run
+from course_utils.search import store_io as io
+from course_utils.search.hits import (
+    Hits,
+    as_matrix,
+    check_dims,
+    check_k,
+    faiss_hits,
+    pad_hits,
+    selector_params,
+    warn_if_unnormalized,
+)
 
 __all__ = ["VectorStore"]
 

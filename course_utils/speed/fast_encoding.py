@@ -23,7 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_batches", "padding_share", "encode_in_batches", "time_call", "batch_sweep",
+from course_utils.speed.timing import best_time  # re-exported: chapter 10 times with it
+
+__all__ = ["make_batches", "padding_share", "encode_in_batches", "best_time", "batch_sweep",
            "thread_sweep", "pool_encode", "normalize_text", "dedupe", "stage_times",
            "profile_table", "scifact_sample", "retrieval_quality"]
 
@@ -81,20 +83,13 @@ def encode_in_batches(encoder, texts: list[str], batch_size: int = 32,
     return out
 
 
-def time_call(fn, repeats: int = 2) -> float:
-    """Fastest wall-clock seconds of `repeats` calls of fn() (the least disturbed run)."""
-    from course_utils.speed.timing import best_time
-
-    return best_time(fn, repeats)
-
-
 def batch_sweep(encoder, texts: list[str], batch_sizes=(1, 8, 32, 128), repeats: int = 1,
                 sorts=(False, True)) -> pd.DataFrame:
     """texts/s for each (batch_size, sort_by_length): columns batch_size, sorted, seconds, texts_per_s."""
     rows = []
     for bs in batch_sizes:
         for sort in sorts:
-            secs = time_call(lambda: encode_in_batches(encoder, texts, bs, sort), repeats)
+            secs = best_time(lambda: encode_in_batches(encoder, texts, bs, sort), repeats)
             rows.append({"batch_size": bs, "sorted": sort, "seconds": secs,
                          "texts_per_s": len(texts) / secs})
     return pd.DataFrame(rows)
@@ -110,7 +105,7 @@ def thread_sweep(encoder, texts: list[str], threads=(1, 2), batch_size: int = 32
     try:
         for n in threads:
             torch.set_num_threads(n)
-            secs = time_call(lambda: encode_in_batches(encoder, texts, batch_size, True), repeats)
+            secs = best_time(lambda: encode_in_batches(encoder, texts, batch_size, True), repeats)
             rows.append({"threads": n, "seconds": secs, "texts_per_s": len(texts) / secs})
     finally:
         torch.set_num_threads(before)
@@ -242,7 +237,7 @@ def scifact_sample(corpus: dict, qrels: dict, n_queries: int | None = None,
 def retrieval_quality(encoder, corpus: dict, queries: dict, qrels: dict,
                       precomputed: str | None = None, **encode_kwargs) -> float:
     """nDCG@10 of exact search with `encoder` (cached `embeddings.encode`) on a BEIR-style set."""
-    from course_utils.embeddings.encoding import encode_corpus, encode
+    from course_utils.embeddings.encoding import encode, encode_corpus
     from course_utils.evaluate.metrics import evaluate
     from course_utils.search.exact import exact_search_numpy, to_run
 

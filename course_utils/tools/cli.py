@@ -22,8 +22,15 @@ import sys
 from pathlib import Path
 
 from course_utils.tools import named_collections as col
-from course_utils.tools.cli_io import (LazyModel, parse_pairs, read_documents, read_qrels_any, read_queries,
-                      read_run, write_results)
+from course_utils.tools.cli_io import (
+    LazyModel,
+    parse_pairs,
+    read_documents,
+    read_qrels_any,
+    read_queries,
+    read_run,
+    write_results,
+)
 
 __all__ = ["STOP_ENV", "UsageError", "main"]
 

@@ -26,11 +26,15 @@ def _where(meta: pd.DataFrame, pairs: list[str]) -> dict | None:
     return where or None
 
 
+def _corpus(meta: pd.DataFrame) -> dict:
+    return {d: {"title": r["title"], "text": r["text"]} for d, r in meta.iterrows()}
+
+
 def _bm25_run(meta: pd.DataFrame, where, queries: dict, depth: int) -> dict:
     """BM25 over the whole collection (its idf statistics); a filter keeps only matching docs."""
     from course_utils.lexical.bm25 import bm25_run
 
-    corpus = {d: {"title": r["title"], "text": r["text"]} for d, r in meta.iterrows()}
+    corpus = _corpus(meta)
     if not where:
         return bm25_run(corpus, queries, k=depth)
     from course_utils.search.store_io import where_mask
@@ -41,28 +45,10 @@ def _bm25_run(meta: pd.DataFrame, where, queries: dict, depth: int) -> dict:
             for q, docs in run.items()}
 
 
-def _maxsim(run: dict, queries: dict, texts: dict, model, depth: int) -> dict:
-    from tqdm import tqdm
-
-    from course_utils.runs import trec_order
-    from course_utils.rerank.cross_encoder import maxsim_scores
-
-    out = {}
-    for qid, docs in tqdm(run.items(), desc="MaxSim re-rank", unit="query", disable=len(run) < 5):
-        order = trec_order(docs) if docs else []
-        top = order[:depth]
-        scores = maxsim_scores(model, queries[qid], [texts[d] for d in top]) if top else []
-        out[qid] = dict(zip(top, map(float, scores)))
-        floor = min(out[qid].values(), default=0.0)
-        for rank, doc in enumerate(order[depth:], 1):
-            out[qid][doc] = floor - rank
-    return out
-
-
 def run_search(root, args, queries: dict) -> tuple[dict, str]:
     """{qid: [{"doc_id", "score", "title", "text"}...]} best first, and how it was searched."""
-    from course_utils.runs import trec_order
     from course_utils.hybrid.fusion import convex_fusion, rrf
+    from course_utils.runs import trec_order
 
     store = col.load_store(root, args.collection)
     if args.model and args.model != store.model_id:
@@ -96,9 +82,14 @@ def run_search(root, args, queries: dict) -> tuple[dict, str]:
     if args.mode == "hybrid":
         run = rrf(runs) if args.fusion == "rrf" else convex_fusion(runs[0], runs[1], args.alpha)
         how = [f"hybrid {args.fusion}: " + " + ".join(how)]
-    texts = {d: (r["title"] + " " + r["text"]).strip() for d, r in meta.iterrows()}
     if args.rerank:
-        run = _maxsim(run, queries, texts, model, args.rerank_depth)
+        from course_utils.data import doc_texts
+        from course_utils.rerank import maxsim_scores
+        from course_utils.rerank.stage import rerank_with
+
+        texts = dict(zip(*doc_texts(_corpus(meta))))
+        run = rerank_with(run, queries, texts, lambda q, docs: maxsim_scores(model, q, docs),
+                          args.rerank_depth, show_progress=len(run) >= 5)
         how.append(f"MaxSim re-rank of top {args.rerank_depth}")
     results = {}
     for qid in queries:

@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from course_utils.paths import COLLECTIONS_ENV, collections_root
+from course_utils.paths import COLLECTIONS_ENV, atomic_write, collections_root
 from course_utils.search.store import VectorStore
 
 __all__ = ["ROOT_ENV", "CollectionError", "default_root", "collection_path", "list_collections",
@@ -141,9 +141,7 @@ def _write_info(path: Path, **updates) -> None:
     file = path / "collection.json"
     info = json.loads(file.read_text()) if file.is_file() else {"created": _now()}
     info.update(updates, updated=_now())
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, file)
+    atomic_write(file, json.dumps(info, indent=2))
 
 
 def _now() -> str:

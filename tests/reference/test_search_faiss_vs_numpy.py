@@ -8,9 +8,14 @@ import faiss
 import numpy as np
 import pytest
 
+from course_utils.search import (
+    exact_search_faiss,
+    exact_search_numpy,
+    filter_loss,
+    search_postfiltered,
+    search_prefiltered,
+)
 from course_utils.search.recommend import mmr
-from course_utils.search import (exact_search_faiss, exact_search_numpy, filter_loss,
-                                 search_postfiltered, search_prefiltered)
 from course_utils.search.store import VectorStore
 
 N, D, NQ, K, SEED = 2000, 32, 50, 10, 0

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from course_utils.embeddings.similarity import normalize
 from course_utils.hybrid.fusion import rrf
 from course_utils.runs import trec_order
-from course_utils.embeddings.similarity import normalize
 
 __all__ = ["MODES", "SearchEngine"]
 

@@ -5,8 +5,15 @@ tokens and cost, and caches. Chapter 10; everything stays on 127.0.0.1.
 >>> from course_utils.speed.embed_api import create_app, EmbeddingClient    # doctest: +SKIP
 """
 
-from .client import (EmbeddingAPIError, EmbeddingClient, MemoryCache, RetriesExhausted,
-                     backoff_delay, count_tokens, token_budget_batches)
+from .client import (
+                     EmbeddingAPIError,
+                     EmbeddingClient,
+                     MemoryCache,
+                     RetriesExhausted,
+                     backoff_delay,
+                     count_tokens,
+                     token_budget_batches,
+)
 from .server import FaultConfig, create_app, hash_encoder
 
 __all__ = ["EmbeddingAPIError", "EmbeddingClient", "MemoryCache", "RetriesExhausted",

@@ -1,1 +1,1 @@
-"""The command line, named collections, the notebook runner and the HTML book."""
+"""The command line, named collections, the notebook runner, the prose check and the HTML book."""

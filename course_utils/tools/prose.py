@@ -129,10 +129,8 @@ import argparse
 import hashlib
 import html
 import json
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -140,9 +138,11 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.paths import atomic_write
+
 __all__ = ["Finding", "ProseError", "unsupported_numbers", "unsupported_in", "main"]
 
-DEFAULT_BASELINE = Path(__file__).resolve().parents[2] / "tests" / "prose_baseline.json"
+DEFAULT_BASELINE = REPO / "tests" / "prose_baseline.json"
 CLIP = 160
 
 # --- patterns --------------------------------------------------------------------------------
@@ -645,15 +645,7 @@ def write_baseline(path: str | Path, baseline: dict[str, list[dict]]) -> None:
     path = Path(path)
     note = "Prose findings tolerated today (python -m course_utils.tools.prose --update-baseline); shrink only."
     data = {"_comment": note, **{k: baseline[k] for k in sorted(baseline) if baseline[k]}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 # --- command line -----------------------------------------------------------------------------

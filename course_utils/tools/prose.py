@@ -138,7 +138,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.paths import atomic_write
+from course_utils.paths import REPO, atomic_write
 
 __all__ = ["Finding", "ProseError", "unsupported_numbers", "unsupported_in", "main"]
 

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NODEPS  = $(shell $(PYTHON) -c "import tomllib;print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['course-utils']['no-deps']))")
 
-.PHONY: setup course test lab check benchmarks nbval clean book
+.PHONY: setup course test unit lint lab check benchmarks bench-smoke nbval clean book
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,8 +21,14 @@ $(STAMP): pyproject.toml
 course: setup   ## execute every chapter in full mode, saving outputs in notebooks/
 	$(PY) -m course_utils.tools.notebooks run $(NOTEBOOKS)
 
-test: setup     ## unit + reference tests, and every notebook in FAST mode
+test: setup lint  ## lint, unit + reference tests, benchmarks at tiny sizes, every notebook in FAST mode
 	$(PY) -m pytest
+
+unit: setup     ## the fast loop: no notebooks, no model, no benchmarks (about a minute)
+	$(PY) -m pytest -m "not notebook and not model and not bench" --ignore-glob='tests/test_grading*' -q
+
+lint: setup     ## ruff, configured in pyproject.toml
+	$(VENV)/bin/ruff check .
 
 lab: setup      ## open JupyterLab on the course
 	$(VENV)/bin/jupyter lab --notebook-dir=.
@@ -36,8 +42,11 @@ nbval: setup    ## nbval over the chapters in FAST mode (outputs compared where 
 book: setup     ## HTML book of the executed chapters -> _build/book/html/index.html (offline)
 	$(PY) -m course_utils.tools.book --out _build/book
 
-benchmarks: setup
+benchmarks: setup   ## speed/quality tables of same-run ratios (minutes)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bench-smoke: setup  ## every benchmark at tiny sizes, so none can rot (also part of make test)
+	$(PY) -m pytest -m bench -q
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache

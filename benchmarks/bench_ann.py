@@ -10,14 +10,11 @@ As in ann-benchmarks, one CPU thread by default. Takes ~5-10 minutes on 2 busy c
 """
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils import ann, ann_scale, ann_sweep  # noqa: E402
+from course_utils import ann, ann_scale, ann_sweep
 
 
 def grid(n: int) -> dict:

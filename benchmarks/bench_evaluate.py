@@ -8,15 +8,12 @@ cutoff for recip_rank: its time is recip_rank on the full run, and |diff| compar
 its recip_rank on the run cut to the top 10.
 """
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytrec_eval
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils.evaluate import evaluate, trec_order  # noqa: E402
+from course_utils.evaluate import evaluate, trec_order
 
 PYTREC = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "mrr@10": "recip_rank"}
 

@@ -110,3 +110,15 @@ def test_real_model_cosine_is_dot(minilm):
     sims = v @ v.T
     assert np.allclose(sims, embeddings.cosine_similarity(v, v), atol=1e-5)
     assert sims[0, 1] > sims[0, 2] + 0.3
+
+
+@pytest.mark.model
+def test_encode_equals_the_model_row_by_row(minilm, tmp_path):
+    """Length sorting, chunking, duplicates and a half-warm cache must not misalign rows."""
+    texts = ["a short one", "x " * 200 + "a long text that sorts first", "mid length sentence here",
+             "a short one", "", "Ünïcödé text with accents — and dashes", "z"]
+    cache = EmbeddingCache("rowcheck", root=tmp_path)
+    embeddings.encode(texts[2:5], minilm, cache=cache, show_progress=False, chunk_size=2)
+    ours = embeddings.encode(texts, minilm, cache=cache, show_progress=False, chunk_size=2)
+    reference = embeddings.normalize(np.stack([minilm.encode([t])[0] for t in texts]))
+    np.testing.assert_allclose(ours, reference, atol=2e-5)

@@ -126,6 +126,8 @@ def test_wrong_citation_ids_are_caught():
 
 class FakeGenerator:
     def __call__(self, prompt, max_new_tokens):
+        import time
+        time.sleep(0.01)  # a measurable duration, so the rate below is a real division
         return Generation("It is supported [1] [7].", len(prompt.text.split()), 6)
 
 
@@ -133,7 +135,8 @@ def test_generate_times_and_checks_citations():
     ctx = build_context([item(CHUNKS[0])], budget=50)
     out = generate(build_prompt("q?", ctx), FakeGenerator())
     assert out["text"].startswith("It is supported") and out["new_tokens"] == 6
-    assert out["seconds"] >= 0 and out["tokens_per_s"] >= 0
+    assert out["seconds"] >= 0.01
+    assert out["tokens_per_s"] == pytest.approx(6 / out["seconds"])
     assert out["citations"]["invalid"] == [7]
     with pytest.raises(TypeError, match="Prompt"):
         generate("a plain string", FakeGenerator())

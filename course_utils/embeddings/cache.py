@@ -38,6 +38,7 @@ def _digest(keys: np.ndarray, vectors: np.ndarray) -> str:
 class EmbeddingCache:
     """Vectors of texts already encoded by one model (one namespace), loaded lazily from disk.
 
+    >>> import tempfile
     >>> cache = EmbeddingCache("m1", root=tempfile.mkdtemp())
     >>> cache.put(["a"], np.ones((1, 2), np.float32)); cache.get(["a", "b"])[1]
     [1]

@@ -112,6 +112,7 @@ class DiskCache:
 class RAGCache:
     """Memory LRU in front of a disk cache; counts where each lookup was answered.
 
+    >>> import tempfile
     >>> cache = RAGCache(tempfile.mkdtemp(), maxsize=10)
     >>> cache.get_or_compute(("double", 2), lambda: 4), cache.get_or_compute(("double", 2), lambda: 0)
     (4, 4)

@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from course_utils.paths import THREADS_ENV
 from course_utils.speed.timing import best_time  # re-exported: chapter 10 times with it
 
 __all__ = ["make_batches", "padding_share", "encode_in_batches", "best_time", "batch_sweep",
@@ -117,7 +118,7 @@ _WORKER = {}
 
 
 def _init_worker(model_name: str) -> None:
-    os.environ["COURSE_THREADS"] = "1"  # one thread per process: processes x threads <= cores
+    os.environ[THREADS_ENV] = "1"  # one thread per process: processes x threads <= cores
     if model_name in _onnx_names():
         from course_utils.models.onnx_encoders import load_onnx_encoder
 

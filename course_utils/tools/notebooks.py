@@ -17,11 +17,12 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["PARAMETER_NAMES", "CHECK_TAG", "parameters_cell", "problems", "output_drift", "execute",
-           "run", "main"]
+__all__ = ["PARAMETER_NAMES", "CHECK_TAG", "INJECTED_TAG", "parameters_cell", "fold_parameters",
+           "problems", "output_drift", "execute", "run", "main"]
 
 PARAMETER_NAMES = ("FAST", "SEED")
 CHECK_TAG = "nbval-check-output"  # outputs that must be identical in FAST and full mode
+INJECTED_TAG = "injected-parameters"  # the cell papermill adds after the parameters cell
 
 
 def parameters_cell(nb) -> dict:
@@ -31,6 +32,52 @@ def parameters_cell(nb) -> dict:
             lines = [ln for ln in cell.source.splitlines() if "=" in ln and not ln.startswith("#")]
             return {ln.split("=")[0].strip(): ln for ln in lines}
     raise ValueError("no code cell tagged 'parameters' (papermill needs one, with FAST and SEED)")
+
+
+def fold_parameters(nb) -> bool:
+    """Move papermill's injected values into the one `parameters` cell and drop the injected cell.
+
+    The learner then sees one parameters cell with the values the notebook ran with; later
+    execution counts shift down by one so they stay consecutive. Returns True if anything changed.
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> nb = new_notebook(cells=[new_code_cell("FAST = False\\nSEED = 0", metadata={"tags": ["parameters"]},
+    ...                                        execution_count=1),
+    ...                          new_code_cell("# Parameters\\nFAST = True\\n", execution_count=2,
+    ...                                        metadata={"tags": ["injected-parameters"]}),
+    ...                          new_code_cell("print(FAST)", execution_count=3)])
+    >>> fold_parameters(nb), [c.source for c in nb.cells], [c.execution_count for c in nb.cells]
+    (True, ['FAST = True\\nSEED = 0', 'print(FAST)'], [1, 2])
+    """
+    injected = [i for i, c in enumerate(nb.cells) if INJECTED_TAG in c.metadata.get("tags", [])]
+    if not injected:
+        return False
+    values = {}
+    for i in injected:
+        for line in nb.cells[i].source.splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                values[line.split("=")[0].strip()] = line
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            cell.source = "\n".join(_with_value(ln, values) for ln in cell.source.splitlines())
+    first = injected[0]
+    nb.cells = [c for i, c in enumerate(nb.cells) if i not in injected]
+    for cell in nb.cells[first:]:
+        if cell.cell_type == "code" and cell.execution_count:
+            cell.execution_count -= len(injected)
+            for out in cell.get("outputs", []):
+                if out.get("execution_count"):
+                    out["execution_count"] -= len(injected)
+    return True
+
+
+def _with_value(line: str, values: dict) -> str:
+    """`NAME = old  # note` with the injected value of NAME, the note kept."""
+    name, eq, rest = line.partition("=")
+    if not eq or name.strip() not in values:
+        return line
+    code, hash_, note = rest.partition("#")
+    new = values[name.strip()].partition("=")[2].strip()
+    return f"{name}= {new}" + (f"  #{note}" if hash_ else "")
 
 
 def problems(path: str | Path) -> list[str]:
@@ -44,6 +91,9 @@ def problems(path: str | Path) -> list[str]:
         found += [f"parameters cell lacks {n}" for n in PARAMETER_NAMES if n not in names]
     except ValueError as err:
         found.append(str(err))
+    tagged = [c for c in nb.cells if {"parameters", INJECTED_TAG} & set(c.metadata.get("tags", []))]
+    if len(tagged) > 1:
+        found.append(f"{len(tagged)} parameters cells; keep one (fold_parameters merges papermill's)")
     counts = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -92,7 +142,11 @@ def execute(path: str | Path, out: str | Path, fast: bool, seed: int = 0, timeou
     papermill.execute_notebook(str(path), str(out), parameters={"FAST": fast, "SEED": seed},
                                cwd=str(path.parent), kernel_name="python3", progress_bar=False,
                                execution_timeout=timeout, log_output=False)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(out, as_version=4)
+    if fold_parameters(nb):
+        nbformat.write(nb, out)
+    return seconds
 
 
 def run(paths, fast: bool, out_dir: str | Path | None = None) -> list[tuple[str, float, str]]:

@@ -140,7 +140,11 @@ import nbformat
 
 from course_utils.paths import REPO, atomic_write
 
-__all__ = ["Finding", "ProseError", "unsupported_numbers", "unsupported_in", "main"]
+__all__ = ["DEFAULT_BASELINE", "CLIP", "ProseError", "Finding", "sentence_hash", "clip", "Written",
+           "prose_numbers", "Shown", "output_numbers", "output_texts", "mask", "sentence_spans",
+           "markdown_findings", "read_notebook", "notebook_findings", "unsupported_numbers",
+           "unsupported_in", "load_baseline", "baseline_entries", "compare", "write_baseline",
+           "main"]
 
 DEFAULT_BASELINE = REPO / "tests" / "prose_baseline.json"
 CLIP = 160

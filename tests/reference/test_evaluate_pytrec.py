@@ -4,10 +4,9 @@ import random
 
 import numpy as np
 import pytest
+import pytrec_eval  # pinned in the test extra: a broken install must fail, not skip
 
 from course_utils.evaluate import evaluate, trec_order
-
-pytrec_eval = pytest.importorskip("pytrec_eval")
 
 CUTOFFS = (1, 2, 3, 5, 10, 20)
 # ours -> pytrec_eval measure family (output keys are "<family>_<k>")

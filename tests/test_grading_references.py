@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from course_utils import ann, embeddings, evaluate, hybrid, recommend, runs, search
-from course_utils.speed.embed_api import backoff_delay, token_budget_batches
 from course_utils.finetune import mnrl_numpy
 from course_utils.grading import check
 from course_utils.search import Hits
+from course_utils.speed.embed_api import backoff_delay, token_budget_batches
 
 
 def _top_k(queries, vectors, k):

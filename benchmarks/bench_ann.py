@@ -12,6 +12,7 @@ import argparse
 import math
 import time
 
+import faiss
 import pandas as pd
 
 from course_utils import ann, ann_scale, ann_sweep
@@ -49,7 +50,7 @@ def main():
 
     x, q = ann.clustered_data(args.n, args.queries, d=args.d, seed=args.seed)
     print(f"{args.n:,} clustered synthetic vectors x {args.d} dims, {args.queries:,} queries, "
-          f"{args.threads} FAISS thread(s), faiss {ann.faiss.__version__}")
+          f"{args.threads} FAISS thread(s), faiss {faiss.__version__}")
     start = time.perf_counter()
     df = ann_sweep.sweep(x, q, grid(args.n), threads=args.threads)
     flat = df[df["index"] == "Flat"].iloc[0]

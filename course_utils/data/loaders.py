@@ -20,7 +20,8 @@ import pandas as pd
 from course_utils.data import download as dl
 from course_utils.paths import data_home, shared_datasets
 
-__all__ = ["BEIR_URL", "BEIR_MD5", "SPLITS", "STS_SPLITS", "STS_COLUMNS", "find_beir", "fetch_beir",
+__all__ = ["data_home", "shared_datasets",  # re-exported from paths: where the data sets are
+           "BEIR_URL", "BEIR_MD5", "SPLITS", "STS_SPLITS", "STS_COLUMNS", "find_beir", "fetch_beir",
            "load_beir", "read_jsonl", "read_qrels", "ORIGINAL_PARTS", "load_scifact_original",
            "doc_texts", "load_sts", "load_precomputed"]
 

@@ -38,3 +38,17 @@ def test_ci_runs_the_readme_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make course" in readme
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
+
+
+def test_jupyterlab_never_asks_to_fetch_news():
+    """`make setup` turns JupyterLab's news and update checks off (the course runs offline)."""
+    import json
+    import sys
+
+    settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    notification = json.loads(settings.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"checkForUpdates": False, "fetchNews": "false"}
+
+
+def test_ipywidgets_installed_so_tqdm_auto_draws_bars():
+    import ipywidgets  # noqa: F401  (without it tqdm.auto warns in every chapter)

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "bench_ann.py": ["--n", "3000", "--queries", "50", "--d", "32"],
     "bench_bm25.py": ["--docs", "2000"],
-    "bench_encode.py": ["--docs", "6", "--threads", "1"],
+    "bench_encode.py": ["--docs", "6", "--sentences", "16", "--threads", "1"],
     "bench_evaluate.py": ["--queries", "200", "--docs", "20", "--repeats", "1"],
     "bench_fast_embeddings.py": ["--pairs", "8", "--threads", "1"],
     "bench_finetune.py": ["--rows", "8", "--batch", "4", "--steps", "1", "--queries", "3"],

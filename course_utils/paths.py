@@ -104,9 +104,8 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     >>> atomic_write(p, '{"ok": 1}').read_text()
     '{"ok": 1}'
     """
-    with atomic_path(path) as tmp:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it replaces the old file
     return Path(path)

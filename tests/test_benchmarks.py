@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
-    "bench_ann.py": ["--n", "3000", "--queries", "50", "--d", "32"],
+    "bench_ann.py": ["--n", "12000", "--queries", "50", "--d", "48"],
     "bench_bm25.py": ["--docs", "2000"],
     "bench_encode.py": ["--docs", "6", "--sentences", "16", "--threads", "1"],
     "bench_evaluate.py": ["--queries", "200", "--docs", "20", "--repeats", "1"],

@@ -78,10 +78,10 @@ def test_solution_checks_every_exercise_of_its_chapter(path):
 def test_generate_check_only_reports_stale_copies(tmp_path):
     shutil.copy(SOLUTIONS[0], tmp_path / SOLUTIONS[0].name)
     out = tmp_path / "ex"
-    assert generate.generate(tmp_path, out, check_only=True) == [out / SOLUTIONS[0].name]
+    assert generate.generate_exercises(tmp_path, out, check_only=True) == [out / SOLUTIONS[0].name]
     assert not out.exists()
-    generate.generate(tmp_path, out)
-    assert generate.generate(tmp_path, out, check_only=True) == []
+    generate.generate_exercises(tmp_path, out)
+    assert generate.generate_exercises(tmp_path, out, check_only=True) == []
 
 
 # ---------------------------------------------------------------------------- the signed record

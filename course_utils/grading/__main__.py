@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     r.add_argument("--chapter", help="chapter of the exercises, e.g. 01 (default: from the notebook)")
     args = parser.parse_args(argv)
     if args.command == "generate":
-        stale = gen.generate(args.solutions, args.exercises, check_only=args.check)
+        stale = gen.generate_exercises(args.solutions, args.exercises, check_only=args.check)
         verb = "out of date" if args.check else "written"
         for path in stale:
             print(f"{path}: {verb}")

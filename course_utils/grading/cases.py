@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["Fail", "Case", "Exercise", "call", "as_array", "expect_array", "expect_number",
+           "registry", "get", "chapter_exercises"]
+
 
 class Fail(Exception):
     """A hidden test failed; the message is shown to the learner (no expected values in it)."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from . import cases, record
 
+__all__ = ["DEFAULT_TIME_LIMIT", "CheckResult", "check"]
+
 DEFAULT_TIME_LIMIT = 20.0  # seconds for all hidden tests of one exercise
 _LIBRARIES = ("course_utils", "numpy", "scipy", "sklearn", "torch", "sentence_transformers")
 _failures: Counter = Counter()  # failed attempts per exercise id, for the hint ladder

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import nbformat
 
+__all__ = ["CODE_STUB", "TEXT_STUB", "ROOT", "PATTERN", "strip_solutions", "exercise_notebook",
+           "count_regions", "target_for", "generate_exercises", "differences"]
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = 'raise NotImplementedError("exercise: replace this line with your code")'
 TEXT_STUB = "*Your answer here.*"
@@ -72,7 +75,7 @@ def target_for(solution_path: Path, exercises_dir: Path) -> Path:
     return Path(exercises_dir) / Path(solution_path).name
 
 
-def generate(solutions_dir: Path = ROOT / "solutions", exercises_dir: Path = ROOT / "exercises",
+def generate_exercises(solutions_dir: Path = ROOT / "solutions", exercises_dir: Path = ROOT / "exercises",
              check_only: bool = False) -> list[Path]:
     """Write (or, with check_only, only compare) every exercise notebook; return the paths that
     were out of date (missing, different cell sources/types/tags, or carrying outputs)."""

@@ -44,6 +44,9 @@ import nbformat
 
 from . import cases, record, report, worker
 
+__all__ = ["GRACE", "HERE", "learner_name", "find_submissions", "detect_chapter", "TamperedError",
+           "score", "grade_one", "grade"]
+
 GRACE = 30  # seconds on top of the cell timeout for kernel start-up and shutdown
 HERE = Path(__file__).resolve().parent  # course_utils/grading
 

@@ -32,6 +32,9 @@ import json
 import os
 from pathlib import Path
 
+__all__ = ["RESULTS_NAME", "VERSION", "MAX_BYTES", "signed_line", "recording", "append", "verify",
+           "read_results"]
+
 KEY_ENV, RUN_ENV, RESULTS_ENV = "COURSE_GRADING_KEY", "COURSE_GRADING_RUN", "COURSE_GRADING_RESULTS"
 RESULTS_NAME = "check_results.jsonl"
 VERSION = 1

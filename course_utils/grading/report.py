@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from course_utils.paths import atomic_write
+
 from . import cases
+
+__all__ = ["STATUS_TEXT", "load_state", "feedback", "safe_name", "write_all"]
 
 STATE, TABLE, FEEDBACK = "grades.json", "grades.csv", "feedback"
 STATUS_TEXT = {
@@ -24,22 +26,6 @@ STATUS_TEXT = {
     "tampered": "the notebook changed the course's own source files (they were restored); an "
                 "instructor will look at it",
 }
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_state(out_dir: Path) -> dict:

@@ -13,11 +13,13 @@ import sys
 import traceback
 from pathlib import Path
 
+__all__ = ["EXIT", "STATUS", "run_notebook", "main"]
+
 EXIT = {"ok": 0, "errors": 3, "timeout": 4, "kernel died": 5, "failed": 6}
 STATUS = {code: name for name, code in EXIT.items()}
 
 
-def execute(src: Path, dst: Path, timeout: int) -> str:
+def run_notebook(src: Path, dst: Path, timeout: int) -> str:
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("dst", type=Path)
     parser.add_argument("--timeout", type=int, required=True)
     args = parser.parse_args(argv)
-    return EXIT[execute(args.src, args.dst, args.timeout)]
+    return EXIT[run_notebook(args.src, args.dst, args.timeout)]
 
 
 if __name__ == "__main__":

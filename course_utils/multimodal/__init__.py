@@ -9,7 +9,7 @@ Modules, one role each:
 - `captions`      the digits images (scikit-learn's `load_digits`), a seeded split, and captions;
 - `clip`          the image encoder, the projection model, the symmetric InfoNCE loss, training
                   (cached on disk by configuration) and embedding;
-- `zeroshot`      zero-shot classification, text-to-image recall@k, a linear probe.
+- `zeroshot`      zero-shot classification (prompt ensembling) and a linear probe.
 
 Submodules are imported on first use (`clip` imports torch), e.g.
 `from course_utils.multimodal import clip`.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["NUMBER_WORDS", "TRAIN_TEMPLATES", "UNSEEN_TEMPLATES", "caption", "caption_table", "load_digit_split"]
+
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TRAIN_TEMPLATES = (
     "a handwritten {word}",

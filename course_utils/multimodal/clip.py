@@ -29,9 +29,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
+__all__ = ["ImageEncoder", "DigitCLIP", "clip_loss", "TrainConfig", "cache_key", "train_clip",
+           "embed_images", "embed_texts"]
+
 
 class ImageEncoder(nn.Module):
-    """(n, 1, 8, 8) images -> (n, width) features: two 3x3 convolutions, a 2x2 max-pool, a linear layer."""
+    """(n, 1, 8, 8) images -> (n, width) features: two 3x3 convolutions, a 2x2 max-pool, a linear layer.
+
+    >>> ImageEncoder(width=32)(torch.zeros(5, 1, 8, 8)).shape
+    torch.Size([5, 32])
+    """
 
     def __init__(self, width: int = 128):
         super().__init__()
@@ -47,7 +54,12 @@ class ImageEncoder(nn.Module):
 
 class DigitCLIP(nn.Module):
     """Image tower (ImageEncoder + projection) and text projection into one space of `dim` numbers,
-    with a learned temperature (logit scale = exp(logit_scale), at most 100, as in CLIP)."""
+    with a learned temperature (logit scale = exp(logit_scale), at most 100, as in CLIP).
+
+    >>> images, texts, scale = DigitCLIP(text_dim=384, dim=16)(torch.zeros(3, 1, 8, 8), torch.ones(3, 384))
+    >>> images.shape, texts.shape, round(scale.item(), 2)           # 1 / 0.07 to start
+    (torch.Size([3, 16]), torch.Size([3, 16]), 14.29)
+    """
 
     def __init__(self, text_dim: int = 384, dim: int = 64, width: int = 128, temperature: float = 0.07):
         super().__init__()
@@ -86,7 +98,11 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale) -> t
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides the trained weights (with the data); it keys the model cache."""
+    """Everything that decides the trained weights (with the data); it keys the model cache.
+
+    >>> TrainConfig(epochs=5).epochs, TrainConfig().dim
+    (5, 64)
+    """
     dim: int = 64
     width: int = 128
     epochs: int = 30
@@ -97,7 +113,7 @@ class TrainConfig:
     seed: int = 0
 
 
-def model_cache_dir() -> Path:
+def _model_cache_dir() -> Path:
     """$COURSE_MODEL_CACHE, default `<repo>/data/cache/models`."""
     default = Path(__file__).resolve().parents[2] / "data" / "cache" / "models"
     return Path(os.environ.get("COURSE_MODEL_CACHE", default))
@@ -165,7 +181,7 @@ def train_clip(images, labels, caption_vecs, config: TrainConfig = TrainConfig()
     """
     images, labels, caption_vecs = _check_data(images, labels, caption_vecs)
     key = cache_key(config, images, labels, caption_vecs)
-    folder = model_cache_dir() / f"digit-clip-{key}"
+    folder = _model_cache_dir() / f"digit-clip-{key}"
     model = DigitCLIP(caption_vecs.shape[2], config.dim, config.width, config.temperature)
     if cache and (folder / "training.json").exists():
         model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
@@ -197,7 +213,11 @@ def _save(model, info, folder: Path) -> None:
 
 @torch.no_grad()
 def embed_images(model: DigitCLIP, images, batch_size: int = 1024) -> np.ndarray:
-    """Joint-space vectors of images (n, 1, 8, 8): float32 (n, dim), L2-normalised."""
+    """Joint-space vectors of images (n, 1, 8, 8): float32 (n, dim), L2-normalised.
+
+    >>> embed_images(DigitCLIP(dim=16), np.zeros((2, 1, 8, 8))).shape
+    (2, 16)
+    """
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must have shape (n, 1, 8, 8), got {images.shape}")
@@ -208,7 +228,12 @@ def embed_images(model: DigitCLIP, images, batch_size: int = 1024) -> np.ndarray
 
 @torch.no_grad()
 def embed_texts(model: DigitCLIP, text_vecs) -> np.ndarray:
-    """Joint-space vectors of texts, from their frozen text-model vectors (n, text_dim): (n, dim)."""
+    """Joint-space vectors of texts, from their frozen text-model vectors (n, text_dim): (n, dim).
+
+    >>> vecs = embed_texts(DigitCLIP(text_dim=384, dim=16), np.ones((2, 384)))
+    >>> vecs.shape, bool(np.allclose(np.linalg.norm(vecs, axis=1), 1))
+    ((2, 16), True)
+    """
     text_vecs = np.asarray(text_vecs, np.float32)
     if text_vecs.ndim != 2 or text_vecs.shape[1] != model.text_proj.in_features:
         raise ValueError(f"text_vecs must be (n, {model.text_proj.in_features}) -- vectors of the text model "

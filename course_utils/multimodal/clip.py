@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
-__all__ = ["ImageEncoder", "DigitCLIP", "clip_loss", "TrainConfig", "cache_key", "train_clip",
+__all__ = ["ImageEncoder", "DigitCLIP", "clip_loss", "TrainConfig", "training_key", "train_clip",
            "embed_images", "embed_texts"]
 
 
@@ -133,10 +133,10 @@ def _check_data(images, labels, caption_vecs):
     return images, labels.astype(np.int64), caption_vecs
 
 
-def cache_key(config: TrainConfig, images, labels, caption_vecs) -> str:
+def training_key(config: TrainConfig, images, labels, caption_vecs) -> str:
     """A short hash of the configuration and the training data (caption vectors rounded to 1e-4).
 
-    >>> len(cache_key(TrainConfig(), np.zeros((1, 1, 8, 8)), [0], np.zeros((1, 1, 3))))
+    >>> len(training_key(TrainConfig(), np.zeros((1, 1, 8, 8)), [0], np.zeros((1, 1, 3))))
     12
     """
     images, labels, caption_vecs = _check_data(images, labels, caption_vecs)
@@ -180,7 +180,7 @@ def train_clip(images, labels, caption_vecs, config: TrainConfig = TrainConfig()
     >>> model, info = train_clip(X_train, y_train, caption_vecs, TrainConfig(epochs=5))   # doctest: +SKIP
     """
     images, labels, caption_vecs = _check_data(images, labels, caption_vecs)
-    key = cache_key(config, images, labels, caption_vecs)
+    key = training_key(config, images, labels, caption_vecs)
     folder = _model_cache_dir() / f"digit-clip-{key}"
     model = DigitCLIP(caption_vecs.shape[2], config.dim, config.width, config.temperature)
     if cache and (folder / "training.json").exists():

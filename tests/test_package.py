@@ -17,7 +17,7 @@ import course_utils
 PKG = Path(course_utils.__file__).parent
 # Modules whose examples need a model, a server or a notebook kernel: their docstrings mark such
 # lines `# doctest: +SKIP`, so only modules that fail to import without extras are left out here.
-OPTIONAL = {"course_utils.multimodal", "course_utils.scale"}
+OPTIONAL: set[str] = set()
 
 
 def _modules() -> list[str]:

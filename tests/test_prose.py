@@ -230,8 +230,8 @@ def test_update_keeps_other_notebooks_and_drops_clean_ones(tmp_path):
 def test_compare_counts_repeated_findings():
     f = Finding(1, "0.7", "Ours is 0.7.")
     entries = prose.baseline_entries([f])
-    assert prose.compare([f, f], entries) == ([f], [])
-    assert prose.compare([], entries * 2) == ([], entries * 2)
+    assert prose.compare_with_baseline([f, f], entries) == ([f], [])
+    assert prose.compare_with_baseline([], entries * 2) == ([], entries * 2)
 
 
 # --- the course -------------------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_prose_states_only_what_the_outputs_show():
     found = course_findings()
     problems = []
     for name in sorted(set(found) | set(baseline)):
-        new, stale = prose.compare(found.get(name, []), baseline.get(name, []))
+        new, stale = prose.compare_with_baseline(found.get(name, []), baseline.get(name, []))
         problems += [f"{name}: {f}" for f in new]
         problems += [f"{name}: stale baseline entry, remove it: {e['number']!r} in: {e['sentence']}" for e in stale]
     fix = "show the number in an output, cite its source, or (stale) run: python -m course_utils.tools.prose "

@@ -143,7 +143,7 @@ from course_utils.paths import REPO, atomic_write
 __all__ = ["DEFAULT_BASELINE", "CLIP", "ProseError", "Finding", "sentence_hash", "clip", "Written",
            "prose_numbers", "Shown", "output_numbers", "output_texts", "mask", "sentence_spans",
            "markdown_findings", "read_notebook", "notebook_findings", "unsupported_numbers",
-           "unsupported_in", "load_baseline", "baseline_entries", "compare", "write_baseline",
+           "unsupported_in", "load_baseline", "baseline_entries", "compare_with_baseline", "write_baseline",
            "main"]
 
 DEFAULT_BASELINE = REPO / "tests" / "prose_baseline.json"
@@ -621,11 +621,11 @@ def baseline_entries(findings: list[Finding]) -> list[dict]:
     return [{"number": f.number, "hash": f.key()[1], "sentence": clip(f.sentence, 100, f.number)} for f in findings]
 
 
-def compare(findings: list[Finding], entries: list[dict]) -> tuple[list[Finding], list[dict]]:
+def compare_with_baseline(findings: list[Finding], entries: list[dict]) -> tuple[list[Finding], list[dict]]:
     """(findings not in the baseline, baseline entries that no longer occur), counted as multisets.
 
     >>> f = Finding(1, "0.7", "Ours is 0.7.")
-    >>> compare([f, f], baseline_entries([f]))[0] == [f], compare([], baseline_entries([f]))[1][0]["number"]
+    >>> compare_with_baseline([f, f], baseline_entries([f]))[0] == [f], compare_with_baseline([], baseline_entries([f]))[1][0]["number"]
     (True, '0.7')
     """
     left = Counter((e["number"], e["hash"]) for e in entries)
@@ -666,7 +666,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _report(name: str, findings: list[Finding], entries: list[dict]) -> bool:
     """Print one notebook's findings, marking those the baseline does not hold; True if any is new or stale."""
-    new, stale = compare(findings, entries)
+    new, stale = compare_with_baseline(findings, entries)
     new_ids = {id(f) for f in new}
     print(f"== {name}: {len(findings)} unsupported number(s), {len(new)} new, {len(stale)} stale")
     for finding in findings:

@@ -4,11 +4,10 @@ solutions pass, notebooks grade -- are in test_grading.py)."""
 import numpy as np
 import pytest
 import torch
+from test_grading import _reference
 
 from course_utils.grading import check
 from course_utils.multimodal import clip, crosslingual, zeroshot
-
-from test_grading import _reference
 
 
 def _unit(x, dtype=np.float64):

@@ -625,7 +625,9 @@ def compare_with_baseline(findings: list[Finding], entries: list[dict]) -> tuple
     """(findings not in the baseline, baseline entries that no longer occur), counted as multisets.
 
     >>> f = Finding(1, "0.7", "Ours is 0.7.")
-    >>> compare_with_baseline([f, f], baseline_entries([f]))[0] == [f], compare_with_baseline([], baseline_entries([f]))[1][0]["number"]
+    >>> new, _ = compare_with_baseline([f, f], baseline_entries([f]))
+    >>> _, stale = compare_with_baseline([], baseline_entries([f]))
+    >>> new == [f], stale[0]["number"]
     (True, '0.7')
     """
     left = Counter((e["number"], e["hash"]) for e in entries)

@@ -73,7 +73,7 @@ class E5Encoder:
     ...     def query(self, texts): return np.ones((len(texts), 2))
     ...     def passage(self, texts): return np.tile([3.0, 4.0], (len(texts), 1))
     >>> enc = E5Encoder(Fake(), "passage")
-    >>> enc.course_model_id, enc.encode(["a", "b"]).round(2).tolist()
+    >>> enc.course_model_id, enc.encode(["a", "b"]).astype(float).round(2).tolist()
     ('multilingual-e5-small-q4-passage', [[0.6, 0.8], [0.6, 0.8]])
     """
 

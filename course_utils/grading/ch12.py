@@ -65,9 +65,9 @@ def _shard_lists(seed, n_queries, n_docs, n_shards, k, d=8, ties=False):
         s = Q @ X[rows].T
         order = np.lexsort((rows[None, :].repeat(n_queries, 0), -s), axis=1)[:, :k]
         S, I = np.take_along_axis(s, order, 1), rows[order]
-        if S.shape[1] < k:
+        if S.shape[1] < k:                  # FAISS's padding: id -1 with a score that means nothing
             pad = k - S.shape[1]
-            S = np.pad(S, ((0, 0), (0, pad)), constant_values=-np.inf)
+            S = np.pad(S, ((0, 0), (0, pad)), constant_values=0.0)
             I = np.pad(I, ((0, 0), (0, pad)), constant_values=-1)
         scores.append(S.astype(np.float32))
         ids.append(I.astype(np.int64))

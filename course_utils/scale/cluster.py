@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["HEAD_IP", "node_ip", "Cluster", "start_cluster", "local_cluster", "connect", "quiet_ray",
-           "session_processes", "muted"]
+           "session_processes", "muted", "node_commands"]
 
 HEAD_IP = "127.0.0.2"  # 127.0.0.1 would be rewritten by Ray to the machine's outward address
 GB = 1_000_000_000
@@ -65,6 +65,7 @@ def _ray_bin() -> str:
 def quiet_ray() -> None:
     """Keep Ray's logs, progress bars and deduplication notices off this process's stderr."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ core: errors only
     warnings.filterwarnings("ignore", module=r"ray(\.|$)")
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     for name in ("ray", "ray.data", "ray.serve", "ray.tune", "ray.train"):
@@ -78,6 +79,9 @@ def quiet_ray() -> None:
         ctx.verbose_stats_logs = False
         if hasattr(ctx, "enable_operator_progress_bars"):
             ctx.enable_operator_progress_bars = False
+        from ray.util.debug import log_once
+
+        log_once("ray_data_progress_manager_disabled")  # "Progress bars disabled" would be logged once
     except ImportError:
         pass
 
@@ -139,7 +143,6 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     import ray
 
     quiet_ray()
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ core: errors only
     kwargs = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False,
                   configure_logging=True)
     if address is None:
@@ -325,6 +328,53 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
+def node_commands(nodes: int = 2, address: str = f"{HEAD_IP}:6379", cpus_per_node: int = 2,
+                  memory: int = GB, object_store_memory: int = GB // 2,
+                  resources: dict | None = None, temp_dir: str | None = None,
+                  client_port: int | None = None) -> list[list[str]]:
+    """The arguments of `ray start` for the head and each worker node (what `start_cluster` runs).
+
+    >>> node_commands(2, "127.0.0.2:6380")[1][:2]
+    ['--address=127.0.0.2:6380', '--node-ip-address=127.0.0.3']
+    """
+    import json
+
+    common = [f"--num-cpus={cpus_per_node}", f"--memory={int(memory)}",
+              f"--object-store-memory={int(object_store_memory)}", "--disable-usage-stats", "--block"]
+    if resources:
+        common.append(f"--resources={json.dumps(resources)}")
+    port = address.rsplit(":", 1)[1]
+    head = ["--head", f"--node-ip-address={HEAD_IP}", f"--port={port}", "--include-dashboard=false"]
+    head += [f"--ray-client-server-port={client_port}"] if client_port else []
+    head += [f"--temp-dir={temp_dir}"] if temp_dir else []
+    workers = [[f"--address={address}", f"--node-ip-address={node_ip(i)}"] for i in range(1, nodes)]
+    return [head + common] + [w + common for w in workers]
+
+
+def _wait_for_workers(cluster: "Cluster", nodes: int, timeout: float, retries: int = 2) -> None:
+    """Wait until `nodes` nodes are alive; a worker whose start fails (on a very busy machine its
+    raylet can time out while registering) is started again, up to `retries` times."""
+    deadline = time.monotonic() + timeout
+    restarts = 0
+    while len(cluster.alive_nodes()) < nodes:
+        for ip, node in list(cluster.nodes.items()):
+            if ip != HEAD_IP and node.process.poll() is not None:
+                if restarts >= retries:
+                    log = node.log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"Ray node {ip} failed to start {retries + 1} times:\n{log}")
+                _stop_node(node)
+                cmd = [_ray_bin(), "start", f"--address={cluster.address}",
+                       f"--node-ip-address={ip}", *cluster._common]
+                cluster.nodes[ip] = _start_node(cmd, ip, cluster.env, cluster.temp_dir)
+                restarts += 1
+        if cluster.nodes[HEAD_IP].process.poll() is not None:
+            raise RuntimeError("the Ray head node exited:\n"
+                               + cluster.nodes[HEAD_IP].log.read_text(errors="replace")[-3000:])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{nodes} alive Ray nodes did not appear within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def _connect_when_ready(cluster: "Cluster", timeout: float) -> None:
     """`connect` to the head, retrying while its raylet has not registered yet."""
     import ray
@@ -369,28 +419,21 @@ def start_cluster(nodes: int = 2, cpus_per_node: int = 2, memory: int = GB,
     port = _free_port()
     cluster = Cluster(f"{HEAD_IP}:{port}", folder, env)
     cluster._saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    cluster._common = [f"--num-cpus={cpus_per_node}", f"--memory={int(memory)}",
-                       f"--object-store-memory={int(object_store_memory)}",
-                       "--disable-usage-stats", "--block"]
-    if resources:
-        import json
-
-        cluster._common.append(f"--resources={json.dumps(resources)}")
+    commands = node_commands(nodes, cluster.address, cpus_per_node, memory, object_store_memory,
+                             resources, str(folder), _free_port())
+    cluster._common = commands[0][commands[0].index(f"--num-cpus={cpus_per_node}"):]
     atexit.register(cluster.stop)
     try:
-        head = [_ray_bin(), "start", "--head", f"--node-ip-address={HEAD_IP}", f"--port={port}",
-                "--include-dashboard=false", f"--ray-client-server-port={_free_port()}",
-                f"--temp-dir={folder}", *cluster._common]
-        cluster.nodes[HEAD_IP] = _start_node(head, HEAD_IP, env, folder)
+        cluster.nodes[HEAD_IP] = _start_node([_ray_bin(), "start", *commands[0]], HEAD_IP, env, folder)
         _wait(lambda: _port_open(HEAD_IP, port), timeout, f"the head node on {cluster.address}",
               cluster.nodes)
         for i in range(1, nodes):
             cluster.add_node(wait=False)
         _use_token(token)
         if connect_driver:
-            _connect_when_ready(cluster, timeout)
-            _wait(lambda: len(cluster.alive_nodes()) == nodes, timeout, f"{nodes} alive nodes",
-                  cluster.nodes)
+            with muted():  # a node that fails to start is reported by Ray's driver thread: keep it quiet
+                _connect_when_ready(cluster, timeout)
+                _wait_for_workers(cluster, nodes, timeout)
     except BaseException:
         cluster.stop()
         raise

@@ -71,7 +71,9 @@ class Embedder:
     def _report(self) -> None:
         if self.REPORT_DIR:
             path = Path(self.REPORT_DIR) / f"{self.node}-{self.pid}.txt"
-            path.write_text(str(self.batches))
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(str(self.batches))
+            os.replace(tmp, path)
 
     def __call__(self, batch: dict) -> "pa.Table":
         import pyarrow as pa
@@ -263,6 +265,8 @@ def embed_to_shards(docs, folder, model=None, actors: int = 2, batch_size: int =
     name = model_name or (model_id(model) if model is not None else "all-MiniLM-L6-v2")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if report_dir is not None:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     done = {doc_id for _, table in _readable_shards(folder, delete_bad=True)
             for doc_id in table.column("doc_id").to_pylist()}
@@ -283,6 +287,7 @@ def embed_to_shards(docs, folder, model=None, actors: int = 2, batch_size: int =
     before = {p.name for p in folder.glob("*.parquet")}
     if len(todo):
         blocks = max(1, min(len(todo) // batch_size + (len(todo) % batch_size > 0), 4 * actors * 8))
+        _spread_batches()
         ds = ray.data.from_items(todo.to_dict("records"), override_num_blocks=blocks)
         ds = ds.map_batches(embedder_class(name, threads, 32, report_dir), batch_size=batch_size,
                             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
@@ -299,6 +304,15 @@ def embed_to_shards(docs, folder, model=None, actors: int = 2, batch_size: int =
     return {"documents": len(frame), "done_before": len(done), "from_cache": from_cache,
             "embedded": len(todo), "seconds": time.perf_counter() - start,
             "shards": len(list(folder.glob("*.parquet")))}
+
+
+def _spread_batches() -> None:
+    """Hand out batches only once every actor of the pool has loaded its model (otherwise the
+    first actor ready takes most of a short job)."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.wait_for_min_actors_s = max(ctx.wait_for_min_actors_s, 600)
 
 
 def _wait_released(resources: dict, timeout: float = 30.0) -> None:
@@ -331,6 +345,7 @@ def ray_encode(texts, model_name: str = "all-MiniLM-L6-v2", actors: int = 2,
         raise ValueError("no texts to encode: the list is empty")
     frame = pd.DataFrame({"doc_id": [str(i) for i in range(len(texts))], "text": texts})
     blocks = max(1, min(-(-len(texts) // batch_size), 4 * actors * 8))
+    _spread_batches()
     ds = ray.data.from_items(frame.to_dict("records"), override_num_blocks=blocks).map_batches(
         embedder_class(model_name, threads), batch_size=batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)

@@ -199,9 +199,9 @@ def test_two_node_cluster_embeds_searches_survives_a_fault_and_leaves_nothing(tm
             assert sorted(c.node_ids().values()) == ["127.0.0.2", "127.0.0.3"]
 
             # 1. the job: every id once, equal to single-process encode, actors on both nodes
-            out = tmp_path / "out"
+            out = tmp_path / "out"                       # (the test's own, empty embedding cache)
             summary = embed.embed_to_shards(DOCS, out, minilm, actors=2, batch_size=6,
-                                            cache=False, resources=SLOT)
+                                            resources=SLOT)
             ids, vecs, info = embed.read_shards(out, with_info=True)
             assert summary["embedded"] == len(DOCS) and embed.check_exactly_once(DOCS.doc_id, ids) == \
                 {"missing": [], "extra": [], "duplicates": []}
@@ -232,23 +232,26 @@ def test_two_node_cluster_embeds_searches_survives_a_fault_and_leaves_nothing(tm
             ids, _ = embed.read_shards(faulty)
             assert embed.check_exactly_once(DOCS.doc_id, ids)["missing"] == []
 
-            # 4. the cache contract: vectors go into the cache; a new folder costs no encoding
-            cached = embed.embed_to_shards(DOCS.iloc[:10], tmp_path / "c1", minilm, actors=1,
-                                           batch_size=5, resources=SLOT)
-            assert cached["embedded"] == 10
-            fresh = embed.embed_to_shards(DOCS.iloc[:12], tmp_path / "c2", minilm, actors=1,
-                                          batch_size=5, resources=SLOT)
+            # 4. the cache contract: job 1 filled the cache; only edited texts are embedded again
+            edited = DOCS.iloc[:2].assign(doc_id=["e0", "e1"], text=DOCS.text.iloc[:2] + " (edited)")
+            mixed = pd.concat([DOCS.iloc[:10], edited], ignore_index=True)
+            fresh = embed.embed_to_shards(mixed, tmp_path / "c2", minilm, actors=1, batch_size=5,
+                                          resources=SLOT)
             assert (fresh["from_cache"], fresh["embedded"]) == (10, 2)
-            assert np.allclose(encode(TEXTS[:12], minilm, show_progress=False), single[:12], atol=1e-5)
+            ids, vecs = embed.read_shards(tmp_path / "c2")
+            np.testing.assert_allclose(vecs[ids.index("e1")], encode([mixed.text.iloc[11]], minilm,
+                                       cache=False, show_progress=False)[0], atol=1e-5)
 
             # 5. the command line: --ray ADDRESS gives the same vectors as one process
             jsonl = tmp_path / "docs.jsonl"
+            notes = [f"Note: {t}" for t in TEXTS[12:20]]      # new texts: not in the cache
             jsonl.write_text("".join(json.dumps({"_id": d, "text": t}) + "\n"
-                                     for d, t in zip(DOCS.doc_id[:8], TEXTS[12:20])))
+                                     for d, t in zip(DOCS.doc_id[:8], notes)))
             assert main(["embed", str(jsonl), "-c", "notes", "--root", str(tmp_path / "col"),
                          "--ray", c.address, "--quiet"]) == 0
             store = load_store(tmp_path / "col", "notes")
-            np.testing.assert_allclose(store.get_vectors(list(DOCS.doc_id[:8])), single[12:20], atol=1e-5)
+            np.testing.assert_allclose(store.get_vectors(list(DOCS.doc_id[:8])),
+                                       encode(notes, minilm, cache=False, show_progress=False), atol=1e-5)
 
             # 6. sharded search: one FAISS shard actor per node; merged top-k == exact top-k
             rng = np.random.default_rng(0)

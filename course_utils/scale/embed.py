@@ -275,7 +275,8 @@ def embed_to_shards(docs, folder, model=None, actors: int = 2, batch_size: int =
         if model is None:
             raise ValueError("cache=True needs the model (for its cache namespace); pass model= or cache=False")
         cache = EmbeddingCache(cache_namespace(model, True))
-    cache = cache or None
+    if cache is False or cache is None:   # (an empty EmbeddingCache is falsy: it has a __len__)
+        cache = None
     from_cache = 0
     if cache is not None and len(todo):
         found, missing = cache.get(todo["text"].tolist())

@@ -66,12 +66,11 @@ def quiet_ray() -> None:
     """Keep Ray's logs, progress bars and deduplication notices off this process's stderr."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ core: errors only
-    warnings.filterwarnings("ignore", module=r"ray(\.|$)")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")     # Ray Data's console log ("finished")
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    for name in ("ray", "ray.data", "ray.serve", "ray.tune", "ray.train"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"ray(\.|$)")
     try:
-        from ray.data import DataContext
+        from ray.data import DataContext   # importing ray.data configures its loggers: first
 
         ctx = DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -84,6 +83,8 @@ def quiet_ray() -> None:
         log_once("ray_data_progress_manager_disabled")  # "Progress bars disabled" would be logged once
     except ImportError:
         pass
+    for name in ("ray", "ray.data", "ray.serve", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _use_token(token: str) -> None:

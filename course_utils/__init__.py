@@ -18,7 +18,7 @@ __version__ = "0.2.0"
 
 SUBPACKAGES = ("paths", "runs", "data", "models", "embeddings", "search", "ann", "lexical",
                "hybrid", "rerank", "evaluate", "cluster", "rag", "finetune", "multimodal",
-               "production", "speed", "display", "tools", "grading")
+               "scale", "production", "speed", "display", "tools", "grading")
 
 # short name -> the module that holds it (relative to course_utils)
 ALIASES = {

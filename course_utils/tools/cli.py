@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=256, help="documents per saved batch")
     e.add_argument("--prune", action="store_true",
                    help="also delete stored documents that are not in SOURCE")
+    e.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="encode on the Ray cluster at ADDRESS (host:port); without ADDRESS, on "
+                        "a Ray started for this run (same result as without --ray)")
 
     i = sub.add_parser("index", parents=[common], help="build an ANN index (or go back to exact)")
     i.add_argument("collection")
@@ -172,11 +175,13 @@ def _embed(args) -> int:
                 f"{name!r}; vectors of different models cannot be mixed — embed into a new "
                 "collection or drop --model")
         name, dim = schema["model_id"], schema["dim"]
-    model = LazyModel(name, dim)
+    from course_utils.scale.embed import ray_encoder
+
     stop = os.environ.get(STOP_ENV)
-    summary = col.embed_documents(root, args.collection, docs, model, args.batch_size,
-                                  prune=args.prune, source=str(args.source),
-                                  show_progress=not args.quiet, stop_after=int(stop) if stop else None)
+    with ray_encoder(LazyModel(name, dim), args.ray) as model:
+        summary = col.embed_documents(root, args.collection, docs, model, args.batch_size,
+                                      prune=args.prune, source=str(args.source),
+                                      show_progress=not args.quiet, stop_after=int(stop) if stop else None)
     print(f"{args.collection}: {summary['new']} new, {summary['changed']} changed, "
           f"{summary['unchanged']} unchanged, {summary['removed']} removed -> "
           f"{summary['count']} documents")

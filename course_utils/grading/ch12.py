@@ -1,0 +1,231 @@
+"""Hidden test cases of chapter 12's exercises (solutions/12_scaling_out_exercises.ipynb).
+
+Exercises: the scatter-gather merge of per-shard top-k lists (`merge_topk`), the plan of a
+resumed embedding job from the shards already written (`resume_plan`: which documents are still
+to do, which shard files to delete), and the nodes a deadline needs (`nodes_needed`). Reference
+answers are computed here at check time from seeded inputs; a wrong answer that matches a known
+mistake (shards concatenated without a sort, worst first, FAISS's -1 padding kept, ties broken
+by position, a cut-off shard trusted, documents done twice, floor instead of ceiling, hours not
+turned into seconds...) gets a message that names it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .cases import Case, Exercise, Fail, call
+
+
+def _rng(n: int) -> np.random.Generator:
+    return np.random.default_rng(12_000 + n)
+
+
+# --- 12.merge: the k best of all shards' candidates, best first, ties by smaller id ----------
+def _merge(scores, ids, k, key="sorted", drop_pad=True):
+    S = np.concatenate([np.atleast_2d(np.asarray(s, np.float64)) for s in scores], axis=1)
+    I = np.concatenate([np.atleast_2d(np.asarray(i, np.int64)) for i in ids], axis=1)
+    if drop_pad:
+        S = np.where(I < 0, -np.inf, S)
+    if key == "sorted":
+        order = np.lexsort((I, -S), axis=1)[:, :k]
+    elif key == "ascending":
+        order = np.lexsort((I, S), axis=1)[:, :k]
+    elif key == "position":
+        order = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    else:                                   # "concat": no sort at all
+        order = np.tile(np.arange(S.shape[1]), (S.shape[0], 1))[:, :k]
+    S, I = np.take_along_axis(S, order, 1), np.take_along_axis(I, order, 1)
+    if S.shape[1] < k:
+        pad = k - S.shape[1]
+        S = np.pad(S, ((0, 0), (0, pad)), constant_values=-np.inf)
+        I = np.pad(I, ((0, 0), (0, pad)), constant_values=-1)
+    return S, np.where(np.isfinite(S), I, -1)
+
+
+_MERGE_MISTAKES = (
+    (dict(key="concat"), "the candidates of all shards must be sorted by score: putting the shards' "
+                         "lists one after the other keeps shard 0's worst above shard 1's best"),
+    (dict(key="ascending"), "the lists are worst first: sort by score DESCENDING (best first), as FAISS does"),
+    (dict(drop_pad=False), "id -1 is FAISS's padding (a shard with fewer than k vectors), not a document: "
+                           "give it score -inf so that every real candidate comes first"),
+    (dict(key="position"), "tied scores must be ordered by the smaller id (e.g. np.lexsort((ids, -scores))), "
+                           "not by the shard they came from, so the answer does not depend on the sharding"),
+)
+
+
+def _shard_lists(seed, n_queries, n_docs, n_shards, k, d=8, ties=False):
+    rng = _rng(seed)
+    X, Q = rng.normal(size=(n_docs, d)), rng.normal(size=(n_queries, d))
+    if ties:
+        X = np.round(X)
+        Q = np.round(Q)
+    scores, ids = [], []
+    for rows in np.array_split(rng.permutation(n_docs), n_shards):
+        s = Q @ X[rows].T
+        order = np.lexsort((rows[None, :].repeat(n_queries, 0), -s), axis=1)[:, :k]
+        S, I = np.take_along_axis(s, order, 1), rows[order]
+        if S.shape[1] < k:                  # FAISS's padding: id -1 with a score that means nothing
+            pad = k - S.shape[1]
+            S = np.pad(S, ((0, 0), (0, pad)), constant_values=0.0)
+            I = np.pad(I, ((0, 0), (0, pad)), constant_values=-1)
+        scores.append(S.astype(np.float32))
+        ids.append(I.astype(np.int64))
+    return scores, ids
+
+
+def _merge_case(scores, ids, k):
+    def run(fn):
+        out = call(fn, scores, ids, k, names=("shard_scores", "shard_ids", "k"))
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise Fail("return a pair (scores, ids), like FAISS's D, I")
+        want_s, want_i = _merge(scores, ids, k)
+        got_s, got_i = (np.asarray(a) for a in out)
+        if got_i.shape != want_i.shape:
+            raise Fail(f"ids have shape {got_i.shape}; expected (n_queries, k) = {want_i.shape}: keep "
+                       "k results per query in total, not k per shard")
+        if got_s.shape != want_s.shape:
+            raise Fail(f"scores have shape {got_s.shape}; expected {want_s.shape}")
+        same_s = np.allclose(np.nan_to_num(got_s.astype(np.float64), neginf=-1e30),
+                             np.nan_to_num(want_s, neginf=-1e30), atol=1e-5)
+        if same_s and np.array_equal(got_i.astype(np.int64), want_i):
+            return
+        for kwargs, message in _MERGE_MISTAKES:
+            s, i = _merge(scores, ids, k, **kwargs)
+            if not np.array_equal(i, want_i) and np.array_equal(got_i.astype(np.int64), i):
+                raise Fail(message)
+        if same_s:
+            raise Fail("the scores are right but some ids are not: move the ids with their scores "
+                       "(np.take_along_axis with the same order)")
+        raise Fail(f"{int(np.sum(got_i != want_i))} of {want_i.size} ids are wrong")
+    return run
+
+
+_a = ([np.array([[0.9, 0.1]], np.float32), np.array([[0.5, 0.4]], np.float32)],
+      [np.array([[3, 0]]), np.array([[7, 8]])])
+MERGE = Exercise(
+    "12.merge", "scatter-gather merge of shard top-k lists", "merge_topk",
+    ("Put the shards' lists side by side (np.concatenate along axis 1), give the padding id -1 a score "
+     "of -inf, then sort each row by score, best first, with ties going to the smaller id, and keep the "
+     "first k columns (pad with -inf / -1 if there are fewer than k candidates).",
+     "`S = np.concatenate(shard_scores, 1)`; `I = np.concatenate(shard_ids, 1)`; `S = np.where(I < 0, "
+     "-np.inf, S)`; `order = np.lexsort((I, -S), axis=1)[:, :k]`; `S, I = np.take_along_axis(S, order, 1), "
+     "np.take_along_axis(I, order, 1)`; then pad to k columns and set ids to -1 where S is -inf."),
+    (Case("two shards, one query, easy to check by hand", _merge_case(*_a, 3)),
+     Case("two shards of 50 documents, 6 queries, k = 5", _merge_case(*_shard_lists(1, 6, 100, 2, 5), 5)),
+     Case("five shards, 20 queries, k = 10", _merge_case(*_shard_lists(2, 20, 400, 5, 10), 10)),
+     Case("a shard with fewer than k documents (FAISS pads with -1)", _merge_case(*_shard_lists(3, 4, 13, 3, 6), 6)),
+     Case("fewer documents in all shards together than k", _merge_case(*_shard_lists(4, 2, 5, 2, 8), 8)),
+     Case("many tied scores across shards", _merge_case(*_shard_lists(5, 8, 60, 3, 7, d=3, ties=True), 7))),
+)
+
+
+# --- 12.resume: which documents to embed again, which shard files to delete -----------------
+def _resume(all_ids, shards):
+    done = {i for ids in shards.values() if ids is not None for i in ids}
+    return [i for i in all_ids if i not in done], sorted(n for n, ids in shards.items() if ids is None)
+
+
+def _resume_case(all_ids, shards):
+    def run(fn):
+        out = call(fn, all_ids, shards, names=("all_ids", "shards"))
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise Fail("return a pair (todo, delete): the ids still to embed and the shard names to delete")
+        todo, delete = out
+        want_todo, want_delete = _resume(all_ids, shards)
+        todo, delete = list(todo), sorted(delete)
+        if todo == want_todo and delete == want_delete:
+            return
+        if delete != want_delete:
+            if not delete and want_delete:
+                raise Fail("a shard that could not be read (None) was cut off by a crash: list it for "
+                           "deletion, and embed its documents again")
+            raise Fail("the shards to delete are exactly those that could not be read (None)")
+        if len(todo) != len(set(todo)):
+            raise Fail("an id appears twice in `todo`: each document must be embedded once")
+        if set(todo) == set(want_todo) and todo != want_todo:
+            raise Fail("keep the documents in the order of `all_ids` (the job's input order)")
+        if set(todo) - set(want_todo):
+            raise Fail(f"{len(set(todo) - set(want_todo))} ids in `todo` are already in a readable shard: "
+                       "embedding them again would put them twice in the output")
+        if set(want_todo) - set(todo):
+            raise Fail(f"{len(set(want_todo) - set(todo))} ids are in no readable shard but missing from "
+                       "`todo`: they would never be embedded")
+        raise Fail("the result is wrong")
+    return run
+
+
+def _many_shards(seed):
+    rng = _rng(seed)
+    ids = [f"doc{i:04d}" for i in range(300)]
+    perm = rng.permutation(300)
+    shards = {}
+    for n, part in enumerate(np.array_split(perm[:220], 11)):
+        shards[f"shard-{n:03d}.parquet"] = None if n in (3, 7) else [ids[i] for i in sorted(part)]
+    return ids, shards
+
+
+RESUME = Exercise(
+    "12.resume", "resuming an interrupted embedding job", "resume_plan",
+    ("A shard that reads fine holds finished documents; a shard that cannot be read (None) was cut off "
+     "by a crash and must be deleted, so its documents count as not done. `todo` = the ids of `all_ids`, "
+     "in their order, that are in no readable shard.",
+     "`done = {i for ids in shards.values() if ids is not None for i in ids}`; `todo = [i for i in all_ids "
+     "if i not in done]`; `delete = sorted(name for name, ids in shards.items() if ids is None)`."),
+    (Case("nothing written yet", _resume_case(["a", "b", "c"], {})),
+     Case("everything written", _resume_case(["a", "b"], {"s0": ["b"], "s1": ["a"]})),
+     Case("one shard cut off by a crash", _resume_case(["a", "b", "c", "d"], {"s0": ["a", "b"], "s1": None})),
+     Case("ids given in a different order than the shards hold them",
+          _resume_case(["z", "y", "x", "w"], {"s0": ["w", "y"]})),
+     Case("300 documents, 11 shards, two of them cut off", _resume_case(*_many_shards(1)))),
+)
+
+
+# --- 12.nodes: nodes to embed n documents before a deadline --------------------------------
+def _nodes(n_docs, docs_per_second, hours, actors_per_node, rounding=math.ceil, seconds=3600):
+    actors = rounding(n_docs / (docs_per_second * hours * seconds))
+    return rounding(actors / actors_per_node)
+
+
+def _nodes_case(n_docs, docs_per_second, hours, actors_per_node):
+    def run(fn):
+        out = call(fn, n_docs, docs_per_second, hours, actors_per_node,
+                   names=("n_docs", "docs_per_second", "hours", "actors_per_node"))
+        want = _nodes(n_docs, docs_per_second, hours, actors_per_node)
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if isinstance(out, float) and not float(out).is_integer():
+            raise Fail(f"{out} nodes: you cannot rent a fraction of a machine; round UP (math.ceil)")
+        if not isinstance(out, (int, np.integer, float)):
+            raise Fail(f"return a whole number of nodes, got a {type(out).__name__}")
+        if int(out) == want:
+            return
+        if int(out) == _nodes(n_docs, docs_per_second, hours, actors_per_node, rounding=math.floor):
+            raise Fail("rounded down: with fewer nodes the job misses the deadline; round UP (math.ceil)")
+        if int(out) == _nodes(n_docs, docs_per_second, hours, actors_per_node, seconds=1) or \
+                int(out) == _nodes(n_docs, docs_per_second, hours, actors_per_node, seconds=60):
+            raise Fail("the rate is per SECOND and the deadline in HOURS: multiply hours by 3600")
+        if int(out) == math.ceil(n_docs / (docs_per_second * hours * 3600)):
+            raise Fail("that is the number of actors; each node runs `actors_per_node` of them")
+        raise Fail("the number of nodes is wrong")
+    return run
+
+
+NODES = Exercise(
+    "12.nodes", "nodes for a deadline", "nodes_needed",
+    ("One actor embeds docs_per_second documents per second, so it does docs_per_second * hours * 3600 "
+     "before the deadline. Count the actors needed (round up), then the nodes that hold them (round up).",
+     "`actors = math.ceil(n_docs / (docs_per_second * hours * 3600))`; "
+     "`return math.ceil(actors / actors_per_node)`."),
+    (Case("3,600 documents, 1 per second, 1 hour, 1 actor per node", _nodes_case(3600, 1.0, 1.0, 1)),
+     Case("10 million documents at 50 per second in a day, 16 actors per node", _nodes_case(10_000_000, 50.0, 24.0, 16)),
+     Case("1 billion documents at 50 per second in a day, 16 actors per node", _nodes_case(1_000_000_000, 50.0, 24.0, 16)),
+     Case("a rate that does not divide evenly", _nodes_case(1_000_003, 7.3, 2.5, 3)),
+     Case("a tiny job: still one node", _nodes_case(10, 100.0, 1.0, 8))),
+)
+
+EXERCISES = (MERGE, RESUME, NODES)

@@ -131,5 +131,5 @@ def test_ann_index_matches_exact_search_and_goes_stale_on_change(tmp_path, fake_
 
 def test_plan_and_hash():
     assert col.doc_hash({"doc_id": "a", "text": "x"}) != col.doc_hash({"doc_id": "a", "text": "y"})
-    parts = col.plan(None, _docs(2))
+    parts = col.plan_changes(None, _docs(2))
     assert [d["doc_id"] for d in parts["new"]] == ["d0", "d1"] and parts["gone"] == []

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["HEAD_IP", "node_ip", "Cluster", "start_cluster", "local_cluster", "connect", "quiet_ray",
+__all__ = ["Node", "HEAD_IP", "node_ip", "Cluster", "start_cluster", "local_cluster", "connect", "quiet_ray",
            "session_processes", "muted", "node_commands"]
 
 HEAD_IP = "127.0.0.2"  # 127.0.0.1 would be rewritten by Ray to the machine's outward address

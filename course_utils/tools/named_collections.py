@@ -38,7 +38,7 @@ from course_utils.paths import COLLECTIONS_ENV, atomic_write, collections_root
 from course_utils.search.store import VectorStore
 
 __all__ = ["ROOT_ENV", "CollectionError", "default_root", "collection_path", "list_collections",
-           "inspect_collection", "delete_collection", "load_store", "doc_hash", "plan",
+           "inspect_collection", "delete_collection", "load_store", "doc_hash", "plan_changes",
            "embed_documents", "build_ann", "drop_ann", "ann_state", "dense_search"]
 
 ROOT_ENV = COLLECTIONS_ENV
@@ -120,10 +120,10 @@ def doc_hash(doc: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan(store: VectorStore | None, docs: list[dict]) -> dict[str, list]:
+def plan_changes(store: VectorStore | None, docs: list[dict]) -> dict[str, list]:
     """Split docs into new / changed / unchanged (by id and hash) and ids of the store not in docs.
 
-    >>> plan(None, [{"doc_id": "a", "text": "x"}])["new"][0]["doc_id"]
+    >>> plan_changes(None, [{"doc_id": "a", "text": "x"}])["new"][0]["doc_id"]
     'a'
     """
     stored = {} if store is None or len(store) == 0 else store.metadata["sha256"].to_dict()
@@ -165,7 +165,7 @@ def embed_documents(root, name: str, docs: list[dict], model, batch_size: int = 
     exists = (path / "store" / "schema.json").is_file()
     dim = int(model.get_embedding_dimension())
     store = load_store(root, name, mid, dim) if exists else VectorStore(mid, dim)
-    todo = plan(store, docs)
+    todo = plan_changes(store, docs)
     work = todo["new"] + todo["changed"]
     removed = todo["gone"] if prune else []
     if removed:

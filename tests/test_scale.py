@@ -111,7 +111,7 @@ def _shard(folder, name, ids, dim=4):
 def test_read_shards_refuses_duplicates_and_drops_cut_off_files(tmp_path):
     _shard(tmp_path, "a.parquet", ["d1", "d2"])
     (tmp_path / "b.parquet").write_bytes(b"PAR1 cut off by a crash")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (whatever pyarrow raises for a torn file)
         embed.read_shards(tmp_path)
     ids, vecs = embed.read_shards(tmp_path, delete_bad=True)
     assert ids == ["d1", "d2"] and vecs.shape == (2, 4) and not (tmp_path / "b.parquet").exists()
@@ -186,9 +186,9 @@ def _kill_first_actor_after(report_dir: Path, batches: int, killed: dict) -> thr
 
 @pytest.mark.model
 def test_two_node_cluster_embeds_searches_survives_a_fault_and_leaves_nothing(tmp_path, minilm):
+    from course_utils.embeddings import encode
     from course_utils.tools.cli import main
     from course_utils.tools.named_collections import load_store
-    from course_utils.embeddings import encode
 
     single = encode(TEXTS, minilm, cache=False, show_progress=False)
     row = {d: i for i, d in enumerate(DOCS["doc_id"])}

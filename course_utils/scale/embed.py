@@ -31,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from course_utils.embeddings.cache import EmbeddingCache
 from course_utils.embeddings import normalize
+from course_utils.embeddings.cache import EmbeddingCache
+from course_utils.paths import atomic_path, atomic_write
 
 __all__ = ["Embedder", "embedder_class", "embed_to_shards", "read_shards", "check_exactly_once",
            "docs_frame", "ray_encode", "RayEncoder", "ray_encoder", "read_shards_file"]
@@ -71,9 +73,7 @@ class Embedder:
     def _report(self) -> None:
         if self.REPORT_DIR:
             path = Path(self.REPORT_DIR) / f"{self.node}-{self.pid}.txt"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(str(self.batches))
-            os.replace(tmp, path)
+            atomic_write(path, str(self.batches))
 
     def __call__(self, batch: dict) -> "pa.Table":
         import pyarrow as pa
@@ -217,9 +217,8 @@ def _write_table(folder: Path, name: str, table) -> Path:
     """Write a Parquet file atomically (a temporary name, then rename)."""
     import pyarrow.parquet as pq
 
-    tmp = folder / f".{name}.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, folder / name)
+    with atomic_path(folder / name) as tmp:
+        pq.write_table(table, tmp)
     return folder / name
 
 

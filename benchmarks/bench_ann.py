@@ -19,7 +19,8 @@ from course_utils import ann, ann_scale, ann_sweep
 
 
 def grid(n: int) -> dict:
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))  # FAISS guideline 4-16·sqrt(n), power of 2
+    # FAISS guideline 4-16·sqrt(n), a power of 2, and at most n / 39 lists (k-means needs 39 points each)
+    nlist = 2 ** min(round(math.log2(4 * math.sqrt(n))), math.floor(math.log2(n / 39)))
     ivf = f"IVF{nlist}"
     probes = [p for p in (1, 2, 4, 8, 16, 32, 64, 128) if p <= nlist]
     return {

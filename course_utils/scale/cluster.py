@@ -70,7 +70,7 @@ def quiet_ray() -> None:
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", module=r"ray(\.|$)")
     try:
-        from ray.data import DataContext   # importing ray.data configures its loggers: first
+        from ray.data import DataContext  # importing ray.data configures its loggers: first
 
         ctx = DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -428,7 +428,7 @@ def start_cluster(nodes: int = 2, cpus_per_node: int = 2, memory: int = GB,
         cluster.nodes[HEAD_IP] = _start_node([_ray_bin(), "start", *commands[0]], HEAD_IP, env, folder)
         _wait(lambda: _port_open(HEAD_IP, port), timeout, f"the head node on {cluster.address}",
               cluster.nodes)
-        for i in range(1, nodes):
+        for _ in range(1, nodes):
             cluster.add_node(wait=False)
         _use_token(token)
         if connect_driver:

@@ -59,6 +59,11 @@ def _resume_redo_all(all_ids, shards):                 # re-embeds everything
     return list(all_ids), sorted(n for n, ids in shards.items() if ids is None)
 
 
+def _nodes_floordiv(n, r, h, a):                      # ceiling by negated floor division
+    actors = -(n // -(r * h * 3600))
+    return int(-(actors // -a))
+
+
 _MISTAKES = [
     ("12.merge", _merge(sort="none"), "sorted by score"),
     ("12.merge", _merge(sort="asc"), "worst first"),
@@ -85,7 +90,7 @@ def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, cap
     ("12.merge", _merge_heapq),
     ("12.resume", lambda a, s: ([i for i in a if i not in set().union(*[set(v) for v in s.values() if v is not None])],
                                 sorted(k for k, v in s.items() if v is None))),
-    ("12.nodes", lambda n, r, h, a: -(-(-(-n // (r * h * 3600))) // a)),  # noqa: B002  (ceil by negation)
+    ("12.nodes", _nodes_floordiv),
 ], ids=["merge-heapq", "resume-set-union", "nodes-floor-division"])
 def test_other_correct_implementations_pass(ex, fn, capsys):
     assert check(ex, fn), capsys.readouterr().out

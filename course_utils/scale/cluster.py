@@ -258,8 +258,8 @@ class Cluster:
 
 
 _WATCHDOG = """
-import os, signal, sys, time
-parent, sid = int(sys.argv[1]), int(sys.argv[2])
+import os, shutil, signal, sys, time
+parent, sid, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -277,6 +277,8 @@ if alive(sid):   # the driver died without stopping this node: stop the node's w
                     os.kill(int(entry), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+    time.sleep(1)
+    shutil.rmtree(folder, ignore_errors=True)   # the cluster's temporary folder
 """
 
 
@@ -286,7 +288,7 @@ def _start_node(cmd: list[str], ip: str, env: dict, folder: Path) -> Node:
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
-    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(proc.pid)],
+    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(proc.pid), str(folder)],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     return Node(ip, proc, log)
 

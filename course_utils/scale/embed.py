@@ -75,7 +75,7 @@ class Embedder:
             path = Path(self.REPORT_DIR) / f"{self.node}-{self.pid}.txt"
             atomic_write(path, str(self.batches))
 
-    def __call__(self, batch: dict) -> "pa.Table":
+    def __call__(self, batch: dict):
         import pyarrow as pa
 
         texts = [str(t) for t in batch["text"]]
@@ -159,7 +159,7 @@ def _vectors(column) -> np.ndarray:
     return np.asarray(col.to_pylist(), dtype=np.float32)
 
 
-def _readable_shards(folder: Path, delete_bad: bool) -> list[tuple[Path, "pa.Table"]]:
+def _readable_shards(folder: Path, delete_bad: bool) -> list:
     import pyarrow.parquet as pq
 
     out = []

@@ -76,7 +76,6 @@ class Embedder:
             atomic_write(path, str(self.batches))
 
     def __call__(self, batch: dict):
-        import pyarrow as pa
 
         texts = [str(t) for t in batch["text"]]
         start = time.perf_counter()
@@ -147,7 +146,6 @@ def docs_frame(docs) -> pd.DataFrame:
 
 def _vectors(column) -> np.ndarray:
     """A Parquet vector column (fixed-size list, list, or Ray's tensor type) as float32 (n, d)."""
-    import pyarrow as pa
 
     col = column.combine_chunks() if hasattr(column, "combine_chunks") else column
     if isinstance(col.type, pa.ExtensionType):
@@ -223,7 +221,6 @@ def _write_table(folder: Path, name: str, table) -> Path:
 
 
 def _cached_shard(folder: Path, ids: list[str], vectors: np.ndarray) -> None:
-    import pyarrow as pa
 
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
     n, d = vectors.shape

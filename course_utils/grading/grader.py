@@ -112,6 +112,36 @@ def _readable_paths() -> list[Path]:
     return sorted(p.resolve() for p in paths if p.exists())
 
 
+# The course's caches and data home: the kernel may add to them (a cache miss writes a shard), so
+# each learner gets a writable copy made of symlinks to the real, read-only files.
+CACHES = {"COURSE_CACHE": ("data", "cache", "embeddings"), "COURSE_MODEL_CACHE": ("data", "cache", "models"),
+          "COURSE_DATA": ("data", "home")}
+
+
+def _mirror(real: Path, into: Path) -> None:
+    """`into` gets real's folders and, for each file, a symlink to it (read-only in the sandbox)."""
+    into.mkdir(parents=True, exist_ok=True)
+    if not real.is_dir():
+        return
+    for folder, dirs, files in os.walk(real):
+        rel = Path(folder).relative_to(real)
+        for d in dirs:
+            (into / rel / d).mkdir(exist_ok=True)
+        for f in files:
+            (into / rel / f).symlink_to(Path(folder) / f)
+
+
+def _writable_caches(work: Path) -> dict:
+    """{env var: the learner's mirror of that cache} (made now, in the learner's folder)."""
+    repo, env = HERE.parents[1], {}
+    for var, default in CACHES.items():
+        real = Path(os.environ.get(var) or repo.joinpath(*default)).resolve()
+        mine = work / ".course-cache" / var.lower()
+        _mirror(real, mine)
+        env[var] = str(mine)
+    return env
+
+
 def _kernel_env() -> dict:
     threads = os.environ.get("COURSE_THREADS", "1")
     env = {k: v for k, v in os.environ.items() if k.startswith(("COURSE_", "HF_", "TRANSFORMERS_"))
@@ -143,6 +173,37 @@ def _run_worker(private: Path, limit: float) -> str:
             proc.wait()
             return "timeout"
     return "" if code == 0 else f"the grader's worker stopped (exit code {code})"
+
+
+def _kill_leftovers(namespaces, uid: int | None) -> int:
+    """Kill (and count) processes still in the learner's PID namespaces or of its uid: none should
+    be, since the namespace dies with the sandbox's PID 1 -- this checks it."""
+    try:
+        mine = os.readlink(f"/proc/{os.getpid()}/ns/pid")
+    except OSError:
+        return 0
+    namespaces = [ns for ns in namespaces if isinstance(ns, str) and ns != mine]   # never ours
+    found = 0
+    for _ in range(50):
+        left = []
+        for p in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                theirs = (uid is not None and os.stat(f"/proc/{p}").st_uid == uid) or \
+                    (namespaces and os.readlink(f"/proc/{p}/ns/pid") in namespaces)
+            except OSError:
+                continue
+            if theirs and p > 1 and p != os.getpid():
+                left.append(p)
+        if not left:
+            break
+        found += len(left)
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return found
 
 
 def _cell_errors(executed: Path) -> list[dict]:
@@ -258,12 +319,13 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
     stage.mkdir()
     private.chmod(0o711)   # bwrap, already unprivileged, reaches stage/ and sockets/ only
     (private / "submission.ipynb").write_bytes(data)
+    env = {**_kernel_env(), **_writable_caches(work)}
     uid = sandbox.fresh_uid() if mode == "bwrap" and os.geteuid() == 0 else None
     if uid is not None:
         sandbox.give_to(uid, work, sockets)
     n = len(cases.chapter_exercises(rec["chapter"]))
     job = {"notebook": str(private / "submission.ipynb"), "work": str(work), "sockets": str(sockets),
-           "sandbox": mode, "limits": asdict(limits), "uid": uid, "stage": str(stage), "env": _kernel_env(),
+           "sandbox": mode, "limits": asdict(limits), "uid": uid, "stage": str(stage), "env": env,
            "readable": [str(p) for p in _readable_paths()],
            "hidden": [str(Path(h).resolve()) for h in hidden] + [str(private)],
            "timeout": timeout, "total": timeout + GRACE, "chapter": rec["chapter"], "eval_seconds": EVAL_SECONDS}
@@ -274,6 +336,7 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
     except (OSError, ValueError):
         out = {}
     rec["status"], rec["detail"] = str(out.get("status", "failed")), str(out.get("detail", ""))[:300]
+    rec["processes_left"] = _kill_leftovers(out.get("pidns") or [], uid)
     if why:
         rec["status"] = "timeout" if why == "timeout" else "failed"
         log = (private / "worker.log").read_text(errors="replace").strip()[-300:] if why != "timeout" else ""

@@ -219,6 +219,10 @@ def _staged(command: list[str], stage: str) -> list[str]:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
     if libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0:
         raise OSError(ctypes.get_errno(), "making / private failed")
+    import tempfile
+
+    stage = tempfile.mkdtemp(dir=stage)   # one per launch: a restarted kernel gets a fresh one
+    os.chmod(stage, 0o755)
     out, i, n = [], 0, 0
     while i < len(command):
         arg = command[i]

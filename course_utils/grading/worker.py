@@ -165,6 +165,55 @@ class Run:
             self.out.update(status=status, detail=detail, fatal_cell=index)
             self.save()
 
+    # ------------------------------------------------------------------ the sandbox's processes
+    def _kernel_pid(self) -> int | None:
+        """The kernel's pid as this process sees it: the process whose command line names our
+        connection file and which lives in *another* PID namespace (the sandbox's) -- never bwrap
+        or the limits wrapper, whose command lines name the file too."""
+        conn = str(self.km.connection_file).encode() if self.km is not None else None
+        mine, found = _pidns(os.getpid()), []
+        for pid in _pids():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+            except OSError:
+                continue
+            if conn in argv and b"ipykernel_launcher" in argv and "bwrap" not in exe \
+                    and _pidns(pid) not in (None, mine):
+                found.append((_stat(pid)[19], pid))   # start time: forks of the kernel are younger
+        return min(found)[1] if found else None
+
+    def reap(self) -> int:
+        """Kill every process of the sandbox but the kernel (daemons, a fork bomb): stopped first,
+        then killed, round after round, so none forks meanwhile. Returns how many."""
+        if self.job["sandbox"] != "bwrap" or self.km is None:
+            return 0
+        kernel = self._kernel_pid()
+        ns = _pidns(kernel) if kernel else None
+        if ns is None or ns == _pidns(os.getpid()):   # never outside the sandbox's namespace
+            return 0
+        self.out.setdefault("pidns", []).append(ns)
+        keep, p = {kernel}, kernel
+        while p > 1:
+            p = _ppid(p)
+            keep.add(p)
+        killed = 0
+        for _ in range(200):
+            others = [q for q in _pids() if q not in keep and q > 1 and _pidns(q) == ns
+                      and _stat(q)[0] != "Z"]   # zombies are dead already
+            if not others:
+                break
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for q in others:
+                    try:
+                        os.kill(q, sig)
+                    except OSError:
+                        pass
+            killed += len(others)
+            time.sleep(0.01)
+        return killed
+
     # ------------------------------------------------------------------ the verdicts
     def evaluate(self) -> None:
         from . import cases, checks, remote
@@ -307,6 +356,7 @@ class Run:
             if fatal is not None and not self._restart():
                 self.save()
                 return
+            self.out["background_killed"] = self.reap()
             self.evaluate()
         finally:
             self.stop()
@@ -324,6 +374,31 @@ def inject_parameters(nb, source: str = "FAST = True\nSEED = 0"):
     nb.cells = [c for c, t in zip(nb.cells, tags) if "injected-parameters" not in t]
     nb.cells.insert(min(where, len(nb.cells)), cell)
     return nb
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _pidns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _stat(pid: int) -> list:
+    """/proc/PID/stat after the command name: [state, ppid, ...] ("" and zeros if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return [fields[0]] + [int(x) for x in fields[1:]]
+    except (OSError, ValueError, IndexError):
+        return ["", *[0] * 50]
+
+
+def _ppid(pid: int) -> int:
+    return _stat(pid)[1]
 
 
 def _stream(text: str):

@@ -175,35 +175,49 @@ def _run_worker(private: Path, limit: float) -> str:
     return "" if code == 0 else f"the grader's worker stopped (exit code {code})"
 
 
-def _kill_leftovers(namespaces, uid: int | None) -> int:
-    """Kill (and count) processes still in the learner's PID namespaces or of its uid: none should
-    be, since the namespace dies with the sandbox's PID 1 -- this checks it."""
+def _sandbox_processes(namespaces, uid: int | None) -> list[int]:
+    """Live (not zombie) processes in one of the learner's PID namespaces or of its host uid --
+    never one of ours: a namespace equal to this process's is ignored."""
     try:
         mine = os.readlink(f"/proc/{os.getpid()}/ns/pid")
     except OSError:
-        return 0
-    namespaces = [ns for ns in namespaces if isinstance(ns, str) and ns != mine]   # never ours
-    found = 0
+        return []
+    namespaces = {ns for ns in namespaces if isinstance(ns, str) and ns != mine}
+    found = []
+    for p in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        if p <= 1 or p == os.getpid():
+            continue
+        try:
+            theirs = (uid is not None and os.stat(f"/proc/{p}").st_uid == uid) or \
+                (namespaces and os.readlink(f"/proc/{p}/ns/pid") in namespaces)
+            with open(f"/proc/{p}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            continue
+        if theirs and not zombie:
+            found.append(p)
+    return found
+
+
+def _kill_leftovers(namespaces, uid: int | None, wait: float = 5.0) -> int:
+    """How many of the learner's processes outlived its sandbox (they are killed now). The PID
+    namespace dies with the sandbox's PID 1, so this should be 0: give it `wait` s, then count."""
+    deadline = time.monotonic() + wait
+    while _sandbox_processes(namespaces, uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = set()
     for _ in range(50):
-        left = []
-        for p in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-            try:
-                theirs = (uid is not None and os.stat(f"/proc/{p}").st_uid == uid) or \
-                    (namespaces and os.readlink(f"/proc/{p}/ns/pid") in namespaces)
-            except OSError:
-                continue
-            if theirs and p > 1 and p != os.getpid():
-                left.append(p)
-        if not left:
+        alive = _sandbox_processes(namespaces, uid)
+        if not alive:
             break
-        found += len(left)
-        for p in left:
+        left.update(alive)
+        for p in alive:
             try:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.05)
-    return found
+    return len(left)
 
 
 def _cell_errors(executed: Path) -> list[dict]:

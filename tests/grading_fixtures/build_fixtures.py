@@ -166,8 +166,7 @@ if SANDBOXED:
         print("record:", type(err).__name__)
     from course_utils.grading import checks
     checks._run = lambda exercise, fn, time_limit: checks.CheckResult(exercise.id, "passed", 9, 9)
-    checks._submitted.clear()                  # nothing "submitted" but the cosine that is right
-    for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+    for ex in ["01.pooling", "01.ranks", "01.spearman", "01.cache"]:
         print(checks.check(ex, print))         # the patched check "passes" everything here
         with open("check_results.jsonl", "a") as f:
             f.write(json.dumps({"exercise": ex, "passed": True, "sig": "0" * 64}) + "\\n")'''
@@ -220,10 +219,13 @@ if SANDBOXED:
     home = os.path.expanduser("~")
     print("home:", home, sorted(os.listdir(home)))
     print("/root:", sorted(os.listdir("/root")) if os.path.isdir("/root") else "absent")
-    found = [p for p in glob.glob("/**/*.ipynb", recursive=True) if not p.startswith(("/proc", "/sys"))
-             and "site-packages" not in p]
+    found, grades = [], []
+    for top, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev", "usr", "site-packages", "lib", "share")]
+        found += [os.path.join(top, f) for f in files if f.endswith(".ipynb") and not top.startswith(os.getcwd())]
+        grades += [os.path.join(top, f) for f in files if f.startswith("grades.")]
     print("notebooks I can see:", len(found), found[:5])
-    print("grades files I can see:", glob.glob("/**/grades.*", recursive=True)[:5])
+    print("grades files I can see:", grades[:5])
     print("secrets:", [p for p in ("/etc/shadow", "/root/.ssh/id_rsa") if os.access(p, os.R_OK)])
     print("environment:", sorted(k for k in os.environ if "GRAD" in k or "KEY" in k or "TOKEN" in k))
     writable = []
@@ -248,7 +250,7 @@ if SANDBOXED:
         except OSError:
             pass
     print("network reachable:", net)
-    print("SNOOP-SUMMARY", len(found), len(outside), len(net))'''
+    print("SNOOP-SUMMARY", len(found) + len(grades), len(outside), len(net))'''
 hostile("Reads ~, /root, looks for other learners' notebooks and grades, probes for writable folders and "
          "the network. Expected 5/5; it finds nothing (SNOOP-SUMMARY 0 0 0 in its output).",
          exercises() + [SNOOP], "hostile_snoop.ipynb")

@@ -150,6 +150,8 @@ def _kernel_env() -> dict:
                 "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                 "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "TOKENIZERS_PARALLELISM": "false", "COURSE_GRADING": "1"})
+    if os.environ.get("PYTHONPATH"):   # the kernel imports the same course package as the grader
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return env
 
 

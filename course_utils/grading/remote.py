@@ -59,7 +59,7 @@ class PeerLost(BaseException):
 # ------------------------------------------------------------------------------ the data codec
 def _npy(arr: np.ndarray) -> str:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    np.save(buf, arr, allow_pickle=False)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

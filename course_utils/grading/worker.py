@@ -415,8 +415,21 @@ async def _kill(km) -> None:
             await km.kill_kernel()
 
 
+def _die_with_parent() -> None:
+    """SIGKILL this worker when the grader dies (then bwrap's --die-with-parent ends the sandbox)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:   # the grader died before the prctl
+        os._exit(1)
+
+
 def main(argv=None) -> int:
     private = Path((argv or sys.argv[1:])[0])
+    _die_with_parent()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
         import resource

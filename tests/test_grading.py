@@ -525,8 +525,9 @@ def test_the_sandbox_hides_home_submissions_grades_and_the_network(fixture_grade
     assert "sandboxed: True" in text and "SNOOP-SUMMARY 0 0 0" in text, text[-1500:]
     assert "secrets: []" in text and "environment: []" in text
     killer = nbformat.read(out / "executed" / "hostile_kill_grader.ipynb", as_version=4)
-    assert "processes I can see: 2" in "\n".join(o.get("text", "") for c in killer.cells
-                                                   if c.cell_type == "code" for o in c.outputs)
+    text = "\n".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
+    assert "processes I can see: 2" in text and "dropped this notebook's outputs beyond 2 MB" in text
+    assert len(text) < 2_500_000
 
 
 @pytest.mark.notebook

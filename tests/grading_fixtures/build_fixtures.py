@@ -184,9 +184,12 @@ if SANDBOXED:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError as err:
-                print("kill", pid, type(err).__name__)'''
-hostile("Kills every process it can see (the grader, its parent). Expected 5/5: it sees none of the "
-         "grader's.", exercises() + [KILLER], "hostile_kill_grader.ipynb")
+                print("kill", pid, type(err).__name__)
+    for _ in range(40):                    # and floods the grader with 4 MB of junk output
+        print("junk" * 25_000)'''
+hostile("Kills every process it can see (the grader, its parent), then prints 4 MB of junk. Expected "
+        "5/5: it sees none of the grader's; the junk is cut at 2 MB.", exercises() + [KILLER],
+        "hostile_kill_grader.ipynb")
 
 DAEMON = r'''import sys, time
 if SANDBOXED:

@@ -216,7 +216,7 @@ class Run:
 
     # ------------------------------------------------------------------ the verdicts
     def evaluate(self) -> None:
-        from . import cases, checks, remote
+        from . import cases
 
         todo = [ex for ex in cases.chapter_exercises(self.job["chapter"])]
         for ex in todo:

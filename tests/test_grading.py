@@ -176,6 +176,29 @@ def test_a_learner_function_is_called_over_a_socket_and_mutations_come_back(tmp_
     thread.join(5)
 
 
+def test_a_learner_that_keeps_calling_back_is_stopped_by_the_time_limit(tmp_path):
+    import socket
+    import threading
+
+    path = str(tmp_path / "s.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def cached_encode(texts, encoder, cache):
+        while True:                                   # the grader answers every call ...
+            encoder(texts)
+    thread = threading.Thread(target=lambda: _serve_with(path, lambda ex, name: cached_encode), daemon=True)
+    thread.start()
+    conn, _ = listener.accept()
+    peer = remote.Peer(conn)
+    peer.on_timeout, peer.reraise = checks._TimeLimit, (remote._Bye, remote.PeerLost, checks._TimeLimit)
+    fn = remote.Remote(peer, {"$h": 0})("01.cache", "cached_encode")
+    result = checks._run(cases.get("01.cache"), fn, 1.0)    # ... until its own alarm stops it
+    assert result.status == "failed" and "time limit" in result.failing
+    conn.close()
+
+
 def _serve_with(path, find):
     import socket
 

@@ -175,6 +175,7 @@ class Peer:
         self._ids = itertools.count(1)
         self.deadline: float | None = None       # time.monotonic() after which a wait times out
         self.on_timeout = TimeoutError
+        self.reraise: tuple = (_Bye, PeerLost)    # exceptions that end the serving, never sent
 
     # ---- framing
     def send(self, message: dict) -> None:
@@ -269,10 +270,8 @@ class Peer:
             mutated = {str(i): self.enc(a) for i, (a, old) in enumerate(zip(args, before))
                        if old is not None and dumps(self.enc(a)) != old}
             reply = {"ok": self.enc(value), "mut": mutated}
-        except (_Bye, PeerLost):
-            raise
         except BaseException as err:   # noqa: BLE001 -- the callee's error goes back as data
-            if isinstance(err, KeyboardInterrupt) and getattr(self, "stop_on_interrupt", False):
+            if isinstance(err, self.reraise):
                 raise
             reply = {"err": {"type": type(err).__name__, "msg": str(err)[:2000],
                              "where": _where(err, self.library)}}
@@ -295,11 +294,14 @@ def _perform(obj, op, name, args, kwargs):
         raise ProtocolError(f"unknown request {op!r}")
     if op == "call":
         return obj(*args, **kwargs)
-    if op == "getattr":
-        if not isinstance(name, str) or (name.startswith("__") and name not in ("__name__", "__module__",
-                                                                               "__qualname__", "__doc__")):
+    if op == "getattr":   # public attributes only, and never a module
+        if not isinstance(name, str) or (name.startswith("_") and name not in ("__name__", "__module__",
+                                                                              "__qualname__", "__doc__")):
             raise AttributeError(f"attribute {name!r} is not available here")
-        return getattr(obj, name)
+        value = getattr(obj, name)
+        if isinstance(value, type(os)):
+            raise AttributeError(f"attribute {name!r} is a module, not available here")
+        return value
     if op == "len":
         return len(obj)
     if op == "iter":
@@ -398,7 +400,7 @@ def serve(path: str, library=("course_utils", "numpy", "scipy", "sklearn", "torc
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     peer = Peer(sock, library=("course_utils",))
-    peer.stop_on_interrupt = True
+    peer.reraise = (_Bye, PeerLost, KeyboardInterrupt)   # the grader's interrupt ends the serving
     peer.objects[0] = _find_function
     try:
         while True:

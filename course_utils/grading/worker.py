@@ -131,11 +131,11 @@ class Run:
         """Run cells [0, upto); return the index of a fatal cell (timeout / dead kernel), or None."""
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-        budget = self.job["total"]
+        budget, started = self.job["total"], time.monotonic()   # a replay gets a budget of its own
         for index, cell in enumerate(nb.cells[:upto]):
             if cell.cell_type != "code":
                 continue
-            left = budget - (time.monotonic() - self.started) / (2 if replay else 1)
+            left = budget - (time.monotonic() - started)
             if left <= 0:
                 self._fatal(index, "timeout", f"time limit: {budget} s for the whole notebook")
                 return index
@@ -296,6 +296,7 @@ class Run:
 
         peer = remote.Peer(conn)
         peer.on_timeout = checks._TimeLimit
+        peer.reraise = (remote._Bye, remote.PeerLost, checks._TimeLimit)   # a time limit is ours
         return peer, listener
 
     def _disconnect(self, peer, listener) -> None:

@@ -590,3 +590,34 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
         assert ex["status"] == "ok" and ex["score"] == 0 and not ex["errors"], ex
         assert {e["status"] for e in ex["exercises"].values()} == {"not implemented"}, ex  # each check ran
         assert not sol["flags"] and sol["processes_left"] == 0
+
+
+@pytest.mark.notebook
+@needs_bwrap
+def test_a_killed_grading_run_leaves_nothing_running_and_resumes(tmp_path):
+    import signal
+    import sys
+    import time
+
+    subs, out, tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    subs.mkdir()
+    tmp.mkdir()
+    for name in ("good", "infinite_loop"):          # the second one runs for FIXTURE_TIMEOUT seconds
+        shutil.copy(FIXTURES / f"{name}.ipynb", subs / f"{name}.ipynb")
+    argv = [sys.executable, "-m", "course_utils.grading", "grade", str(subs), "--out", str(out),
+            "--timeout", str(FIXTURE_TIMEOUT)]
+    env = {**os.environ, "TMPDIR": str(tmp)}         # every folder of the run is under tmp_path
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "good" not in (report.load_state(out) if (out / report.STATE).exists() else {}):
+        time.sleep(0.5)
+    time.sleep(3)                                     # infinite_loop's kernel is running now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in ps, [line for line in ps.splitlines() if str(tmp_path) in line]
+    assert set(report.load_state(out)) == {"good"}    # written after each learner, intact
+    log = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300).stdout
+    assert "good: already graded (5/5), skipped" in log
+    assert {k: v["score"] for k, v in report.load_state(out).items()} == {"good": 5, "infinite_loop": 1}

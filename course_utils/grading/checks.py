@@ -14,7 +14,6 @@ with held-back inputs (see `remote`); what `check` prints never counts towards a
 """
 from __future__ import annotations
 
-import os
 import signal
 import textwrap
 import threading
@@ -22,7 +21,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass
 
-from . import cases
+from . import cases, remote
 
 DEFAULT_TIME_LIMIT = 20.0  # seconds for all hidden tests of one exercise
 _LIBRARIES = ("course_utils", "numpy", "scipy", "sklearn", "torch", "sentence_transformers")
@@ -56,13 +55,7 @@ def _where(err: BaseException) -> str:
     """' (in cosine_matrix, line 7: return a @ b)' -- the learner's frame nearest the error."""
     if getattr(err, "_course_where", None) is not None:   # raised in the learner's kernel
         return err._course_where
-    library = ("course_utils", "site-packages", f"{os.sep}lib{os.sep}python")
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if not any(s in f.filename for s in library)]
-    if not frames:
-        return ""
-    f = frames[-1]
-    code = (f.line or "").strip()[:60]
-    return f" (in {f.name}, line {f.lineno}{': ' + code if code else ''})"
+    return remote.where(err)
 
 
 def _not_written(exercise: cases.Exercise, err: BaseException) -> str:

@@ -274,7 +274,7 @@ class Peer:
             if isinstance(err, self.reraise):
                 raise
             reply = {"err": {"type": type(err).__name__, "msg": str(err)[:2000],
-                             "where": _where(err, self.library)}}
+                             "where": where(err, self.library)}}
         try:
             self.send(reply)
         except ProtocolError as err:
@@ -317,8 +317,8 @@ def _perform(obj, op, name, args, kwargs):
     return repr(obj)[:500]
 
 
-def _where(err: BaseException, library) -> str:
-    """' (in f, line 7: return a @ b)' -- the frame of the callee's own code nearest the error."""
+def where(err: BaseException, library=("course_utils",)) -> str:
+    """' (in f, line 7: return a @ b)' -- the frame of the learner's own code nearest the error."""
     skip = tuple(library) + ("site-packages", f"{os.sep}lib{os.sep}python", "remote.py")
     frames = [f for f in traceback.extract_tb(err.__traceback__) if not any(s in f.filename for s in skip)]
     if not frames:

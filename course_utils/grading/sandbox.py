@@ -36,7 +36,7 @@ SANDBOX_UID = 1000          # the learner's uid inside the sandbox
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
                 "`sudo dnf install bubblewrap`), or pass --sandbox none to grade trusted "
                 "submissions without a sandbox")
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 
 class SandboxUnavailable(RuntimeError):

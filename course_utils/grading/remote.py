@@ -96,6 +96,12 @@ def encode(obj, handle, depth: int = 0):
             t for t in (bool, int, float, str) if isinstance(obj, t))](obj)
     if isinstance(obj, list):
         return [sub(x) for x in obj]
+    if kind.__module__.startswith("pandas") and kind.__name__ in ("DataFrame", "Series"):
+        index = {"index": [sub(x) for x in obj.index], "index_name": sub(obj.index.name)}
+        if kind.__name__ == "Series":
+            return {"$ser": {**index, "name": sub(obj.name), "values": sub(obj.to_numpy())}}
+        return {"$df": {**index, "columns": [sub(c) for c in obj.columns],
+                        "data": [sub(obj.iloc[:, i].to_numpy()) for i in range(obj.shape[1])]}}
     if hasattr(obj, "__array__") and not isinstance(obj, type):  # torch tensors, pandas frames
         try:
             arr = np.asarray(obj)
@@ -138,9 +144,25 @@ def decode(data, handle_of, depth: int = 0):
         return frozenset(sub(x) for x in data["$fs"])
     if "$b" in data:
         return base64.b64decode(data["$b"])
+    if "$df" in data or "$ser" in data:
+        return _pandas(data, sub)
     if "$h" in data:
         return handle_of(data)
     raise ProtocolError(f"unknown tag in {str(data)[:80]}")
+
+
+def _pandas(data: dict, sub):
+    """A pandas DataFrame / Series from its tagged form (columns as arrays, the index as a list)."""
+    import pandas as pd
+
+    body = data.get("$df") or data.get("$ser")
+    index = pd.Index([sub(x) for x in body["index"]], name=sub(body["index_name"]), tupleize_cols=True)
+    if "$ser" in data:
+        return pd.Series(sub(body["values"]), index=index, name=sub(body["name"]))
+    columns = [sub(c) for c in body["columns"]]
+    frame = pd.DataFrame({i: sub(col) for i, col in enumerate(body["data"])}, index=index)
+    frame.columns = columns if columns else frame.columns
+    return frame
 
 
 def dumps(data) -> bytes:

@@ -144,8 +144,9 @@ def _writable_caches(work: Path) -> dict:
 
 def _kernel_env() -> dict:
     threads = os.environ.get("COURSE_THREADS", "1")
+    secret = re.compile("TOKEN|KEY|SECRET|PASSW|CREDENTIAL", re.I)   # e.g. HF_TOKEN stays with you
     env = {k: v for k, v in os.environ.items() if k.startswith(("COURSE_", "HF_", "TRANSFORMERS_"))
-           and not k.startswith("COURSE_GRADING")}
+           and not k.startswith("COURSE_GRADING") and not secret.search(k)}
     env.update({"COURSE_FAST": "1", "COURSE_THREADS": threads, "OMP_NUM_THREADS": threads,
                 "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                 "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",

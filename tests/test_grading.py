@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "grading_fixtures"
 SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
 FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
+EVAL_SECONDS = 15     # seconds for the hidden tests of one exercise: the endless function is stopped
 
 # learner: (score, run status, {exercise: status} for the exercises that do not pass)
 EXPECTED = {
@@ -40,6 +41,7 @@ EXPECTED = {
                                                            ("01.pooling", "01.ranks", "01.spearman", "01.cache")}}),
     "off_by_one": (3, "ok", {"01.pooling": "failed", "01.ranks": "failed"}),
     "outside_writer": (5, "ok", {}),
+    "endless_function": (4, "ok", {"01.cosine": "failed"}),
     # hostile notebooks (issue 23): each earns what its real answers earn, and nothing more
     "hostile_forged_record": (1, "ok", {e: "failed" for e in ("01.pooling", "01.ranks", "01.spearman", "01.cache")}),
     "hostile_kill_grader": (5, "ok", {}),
@@ -523,7 +525,7 @@ def fixture_grades(tmp_path_factory):
     canary.write_text("the instructor's own file")
     before = _tree_digest(subs, grader.HERE)
     before[str(canary)] = canary.read_text()
-    state = grader.grade([subs], out, timeout=FIXTURE_TIMEOUT, work_root=work)
+    state = grader.grade([subs], out, timeout=FIXTURE_TIMEOUT, work_root=work, eval_seconds=EVAL_SECONDS)
     after = _tree_digest(subs, grader.HERE)
     after[str(canary)] = canary.read_text()
     return state, out, before, after

@@ -298,7 +298,7 @@ def _course_imports(node) -> dict[str, str]:
 
 def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None,
               work_root: Path | None = None, mode: str = "bwrap", limits: sandbox.Limits = sandbox.Limits(),
-              hidden=()) -> dict:
+              hidden=(), eval_seconds: int = EVAL_SECONDS) -> dict:
     """Run one submission in a fresh sandbox and return its grade record."""
     start, data = time.perf_counter(), Path(path).read_bytes()
     rec = {"learner": learner, "submission": str(path), "submission_sha256": hashlib.sha256(data).hexdigest(),
@@ -317,7 +317,7 @@ def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None
             rec["detail"] = "cannot tell the chapter: no course.chapter metadata and no check() calls"
         if nb is not None and rec["chapter"]:
             rec["flags"] = reference_calls(nb, rec["chapter"])
-            verdicts = _execute(work, private, data, rec, timeout, mode, limits, hidden)
+            verdicts = _execute(work, private, data, rec, timeout, mode, limits, hidden, eval_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
@@ -329,7 +329,7 @@ def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None
 
 
 def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mode: str,
-             limits: sandbox.Limits, hidden) -> dict:
+             limits: sandbox.Limits, hidden, eval_seconds: int) -> dict:
     """Run the worker on one notebook; fill rec's status, detail, errors, executed; the verdicts."""
     sockets, stage = private / "sockets", private / "stage"
     sockets.mkdir()
@@ -345,9 +345,9 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
            "sandbox": mode, "limits": asdict(limits), "uid": uid, "stage": str(stage), "env": env,
            "readable": [str(p) for p in _readable_paths()],
            "hidden": [str(Path(h).resolve()) for h in hidden] + [str(private)],
-           "timeout": timeout, "total": timeout + GRACE, "chapter": rec["chapter"], "eval_seconds": EVAL_SECONDS}
+           "timeout": timeout, "total": timeout + GRACE, "chapter": rec["chapter"], "eval_seconds": eval_seconds}
     (private / "job.json").write_text(json.dumps(job))
-    why = _run_worker(private, limit=2 * (timeout + GRACE) + n * EVAL_SECONDS + 2 * GRACE)
+    why = _run_worker(private, limit=2 * (timeout + GRACE) + n * (eval_seconds + GRACE) + 2 * GRACE)
     try:
         out = json.loads((private / "verdicts.json").read_text())
     except (OSError, ValueError):
@@ -368,7 +368,7 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
 
 def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter: str | None = None,
           work_root=None, sandbox_mode: str = "auto", limits: sandbox.Limits = sandbox.Limits(),
-          log=lambda msg: print(msg, flush=True)) -> dict:
+          eval_seconds: int = EVAL_SECONDS, log=lambda msg: print(msg, flush=True)) -> dict:
     """Grade every submission; write DIR/grades.json, grades.csv, feedback/, executed/; return
     the state {learner: record}. SandboxUnavailable if `sandbox_mode` cannot be had here."""
     out_dir = Path(out_dir)
@@ -392,7 +392,7 @@ def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter
             log(f"[{n}/{len(todo)}] {learner}: already graded ({old['score']}/{old['max_score']}), skipped")
             continue
         log(f"[{n}/{len(todo)}] {learner}: {path} ...")
-        rec = grade_one(path, learner, timeout, chapter, work_root, mode, limits, hidden)
+        rec = grade_one(path, learner, timeout, chapter, work_root, mode, limits, hidden, eval_seconds)
         executed = rec.pop("executed", None)
         if executed:
             (out_dir / "executed").mkdir(parents=True, exist_ok=True)

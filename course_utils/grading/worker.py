@@ -22,7 +22,6 @@ Outputs of the notebook beyond `MAX_OUTPUT` bytes are dropped; messages from the
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -121,7 +120,7 @@ class Run:
                 pass
         if self.km is not None:
             try:
-                asyncio.run(_kill(self.km))
+                run_sync(_kill)(self.km)
             except Exception:   # noqa: BLE001
                 pass
         self.km = self.client = None
@@ -243,6 +242,7 @@ class Run:
             if i < len(todo) and not self._kernel_idle():
                 if not self._restart():
                     return
+                self.out["background_killed"] += self.reap()
 
     def _one(self, peer, ex) -> dict:
         from . import checks, remote
@@ -314,7 +314,7 @@ class Run:
     def _kernel_idle(self, wait: float = 10.0) -> bool:
         """Interrupt whatever the kernel still runs; True when it answers again within `wait` s."""
         try:
-            asyncio.run(self.km.interrupt_kernel())
+            run_sync(self.km.interrupt_kernel)()
         except Exception:   # noqa: BLE001
             return False
         try:
@@ -400,6 +400,12 @@ def _stat(pid: int) -> list:
 
 def _ppid(pid: int) -> int:
     return _stat(pid)[1]
+
+
+def run_sync(fn):
+    from jupyter_core.utils import run_sync as wrap   # the event loop nbclient uses too
+
+    return wrap(fn)
 
 
 def _stream(text: str):

@@ -126,6 +126,12 @@ notebook("Off-by-one: pooling averages the padding too; ranks start at 0. Expect
             "    return np.asarray(token_embeddings, float).mean(axis=1)   # includes padding",
     ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2")), "off_by_one.ipynb")
 
+cells = exercises(cosine="def cosine_matrix(a, b):\n    while True:          # never returns, even when interrupted\n"
+                         "        try:\n            time.sleep(0.1)\n        except KeyboardInterrupt:\n            pass")
+cells[1] = 'check("01.cosine", cosine_matrix, time_limit=2)'
+notebook("A function that never returns and swallows the interrupt. Expected 4/5: the grader stops it "
+         "at its time limit, starts a fresh kernel and grades the other four.", cells, "endless_function.ipynb")
+
 OUTSIDE = r'''import pathlib
 # Bounded on purpose: acts only inside a grader's folder, and only on paths a grader might use.
 here = pathlib.Path.cwd()

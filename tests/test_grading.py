@@ -525,7 +525,12 @@ def fixture_grades(tmp_path_factory):
     canary.write_text("the instructor's own file")
     before = _tree_digest(subs, grader.HERE)
     before[str(canary)] = canary.read_text()
-    state = grader.grade([subs], out, timeout=FIXTURE_TIMEOUT, work_root=work, eval_seconds=EVAL_SECONDS)
+    secret = os.environ.setdefault("HF_TOKEN", "hf_not_for_learners")   # must not reach a kernel
+    try:
+        state = grader.grade([subs], out, timeout=FIXTURE_TIMEOUT, work_root=work, eval_seconds=EVAL_SECONDS)
+    finally:
+        if secret == "hf_not_for_learners":
+            del os.environ["HF_TOKEN"]
     after = _tree_digest(subs, grader.HERE)
     after[str(canary)] = canary.read_text()
     return state, out, before, after

@@ -320,6 +320,8 @@ def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None
             verdicts = _execute(work, private, data, rec, timeout, mode, limits, hidden, eval_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if (private / "stage.path").exists():   # empty mount points: the mounts died with the sandbox
+            shutil.rmtree((private / "stage.path").read_text(), ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
     rec["exercises"] = score(rec["chapter"], verdicts) if rec["chapter"] else {}
     rec["score"] = sum(e["points"] for e in rec["exercises"].values() if e["status"] == "passed")
@@ -334,7 +336,13 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
     sockets, stage = private / "sockets", private / "stage"
     sockets.mkdir()
     stage.mkdir()
-    private.chmod(0o711)   # bwrap, already unprivileged, reaches stage/ and sockets/ only
+    private.chmod(0o711)
+    if mode == "bwrap" and os.geteuid() == 0 and os.path.isdir("/tmp"):
+        # bwrap, already unprivileged, must reach the staged bind sources: not under a 0700 folder
+        # (TMPDIR may be one), so they go to a folder of their own in /tmp, deleted afterwards
+        stage = Path(tempfile.mkdtemp(prefix="course-stage-", dir="/tmp"))
+        stage.chmod(0o711)
+        (private / "stage.path").write_text(str(stage))
     (private / "submission.ipynb").write_bytes(data)
     env = {**_kernel_env(), **_writable_caches(work)}
     uid = sandbox.fresh_uid() if mode == "bwrap" and os.geteuid() == 0 else None

@@ -223,7 +223,7 @@ hostile("Starts double-forked daemons that outlive its cells (one execs `sleep 9
          exercises(spearman="def spearman(x, y):\n    return float(np.corrcoef(x, y)[0, 1])") + [DAEMON],
          "hostile_daemon.ipynb")
 
-SNOOP = r'''import glob, socket
+SNOOP = r'''import socket
 if SANDBOXED:
     home = os.path.expanduser("~")
     print("home:", home, sorted(os.listdir(home)))
@@ -236,7 +236,8 @@ if SANDBOXED:
     print("notebooks I can see:", len(found), found[:5])
     print("grades files I can see:", grades[:5])
     print("secrets:", [p for p in ("/etc/shadow", "/root/.ssh/id_rsa") if os.access(p, os.R_OK)])
-    print("environment:", sorted(k for k in os.environ if "GRAD" in k or "KEY" in k or "TOKEN" in k))
+    import re
+    print("environment:", sorted(k for k in os.environ if re.search("KEY|SECRET|PASSW|_TOKEN$", k)))
     writable = []
     for top in ["/", "/usr", "/etc", "/work", "/root", "/opt", "/var", "/tmp", home, os.getcwd()]:
         for d in [top] + [os.path.join(top, x) for x in (os.listdir(top) if os.path.isdir(top) else [])][:40]:

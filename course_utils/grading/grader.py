@@ -320,8 +320,9 @@ def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None
             verdicts = _execute(work, private, data, rec, timeout, mode, limits, hidden, eval_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if (private / "stage.path").exists():   # empty mount points: the mounts died with the sandbox
-            shutil.rmtree((private / "stage.path").read_text(), ignore_errors=True)
+        for name in ("stage.path", "sockets.path"):   # stage: empty mount points (the mounts died
+            if (private / name).exists():              # with the sandbox); sockets: the kernel's
+                shutil.rmtree((private / name).read_text(), ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
     rec["exercises"] = score(rec["chapter"], verdicts) if rec["chapter"] else {}
     rec["score"] = sum(e["points"] for e in rec["exercises"].values() if e["status"] == "passed")
@@ -337,6 +338,9 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
     sockets.mkdir()
     stage.mkdir()
     private.chmod(0o711)
+    if os.path.isdir("/tmp"):   # a Unix socket's path holds at most ~107 bytes: keep it short
+        sockets = Path(tempfile.mkdtemp(prefix="course-sock-", dir="/tmp"))
+        (private / "sockets.path").write_text(str(sockets))
     if mode == "bwrap" and os.geteuid() == 0 and os.path.isdir("/tmp"):
         # bwrap, already unprivileged, must reach the staged bind sources: not under a 0700 folder
         # (TMPDIR may be one), so they go to a folder of their own in /tmp, deleted afterwards

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 MAX_OUTPUT = 2_000_000       # bytes of outputs kept per notebook
+DROPPED = f"\n[the grader dropped this notebook's outputs beyond {MAX_OUTPUT // 1_000_000} MB]\n"
 EXIT_OK = 0
 
 
@@ -87,13 +88,16 @@ class Run:
 
         class Client(NotebookClient):
             def output(self, outs, msg, display_id, cell_index):
-                size = len(json.dumps(msg.get("content", {}), default=str))
-                worker.outputs_size += size
-                if worker.outputs_size > MAX_OUTPUT:
+                content = msg.get("content", {})
+                left = MAX_OUTPUT - worker.outputs_size
+                if msg.get("msg_type") == "stream" and 0 < left < len(str(content.get("text", ""))):
+                    content["text"] = str(content["text"])[:left] + DROPPED   # keep the start
+                    worker.out["truncated"] = True
+                worker.outputs_size += len(json.dumps(content, default=str))
+                if worker.outputs_size > MAX_OUTPUT + 1000:
                     if not worker.out["truncated"]:
                         worker.out["truncated"] = True
-                        outs.append(_stream(f"\n[the grader dropped this notebook's outputs beyond "
-                                            f"{MAX_OUTPUT // 1_000_000} MB]\n"))
+                        outs.append(_stream(DROPPED))
                     return None
                 return super().output(outs, msg, display_id, cell_index)
 
@@ -280,7 +284,7 @@ class Run:
     def _connect(self):
         from . import remote
 
-        path = self.sockets / f"g{secrets.token_hex(6)}.sock"
+        path = self.sockets / f"g{secrets.token_hex(4)}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(path))
         os.chmod(path, 0o777)

@@ -82,9 +82,22 @@ def check_bwrap() -> None:
     if not exe:
         raise SandboxUnavailable(f"bubblewrap (`bwrap`) is not installed: {INSTALL_HINT}")
     if exe not in _WORKS:
-        argv = [exe, "--unshare-all", "--die-with-parent", "--uid", str(SANDBOX_UID), "--gid",
-                str(SANDBOX_UID), *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "true"]
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        argv = [exe, "--unshare-all", "--unshare-user", "--die-with-parent", "--uid", str(SANDBOX_UID),
+                "--gid", str(SANDBOX_UID), *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "true"]
+        stage = None
+        if os.geteuid() == 0:   # as it will run: through the wrapper, as a fresh unprivileged uid
+            import tempfile
+
+            stage = tempfile.mkdtemp(prefix="course-stage-", dir="/tmp" if os.path.isdir("/tmp") else None)
+            os.chmod(stage, 0o711)
+            argv = [sys.executable, "-I", str(Path(__file__).resolve()), "--as", str(2**40), "--nproc",
+                    "100000", "--cpu", "600", "--fsize", str(2**30), "--uid", str(fresh_uid()),
+                    "--stage", stage, "--", *argv]
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        finally:
+            if stage:
+                shutil.rmtree(stage, ignore_errors=True)
         _WORKS[exe] = "" if run.returncode == 0 else (run.stderr.strip() or f"exit code {run.returncode}")
     if _WORKS[exe]:
         raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here ({_WORKS[exe][:200]}); "

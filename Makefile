@@ -59,10 +59,11 @@ clean:
 # folder's name when the file keeps the course's name (submissions/alice/01_..._exercises.ipynb).
 GRADES  ?= grades
 TIMEOUT ?= 300
+SANDBOX ?= auto
 .PHONY: exercises grade
 exercises: setup  ## regenerate exercises/ from solutions/ (solution regions removed, outputs cleared)
 	$(PY) -m course_utils.grading generate
 
-grade: setup      ## grade learner notebooks: make grade SUBMISSIONS="subs/" [GRADES=grades] [TIMEOUT=300]
+grade: setup      ## grade learner notebooks in a bubblewrap sandbox: make grade SUBMISSIONS="subs/" [GRADES=grades] [TIMEOUT=300] [SANDBOX=auto|bwrap|none]
 	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS="path/to/notebooks-or-folders" [GRADES=dir]'; exit 2; }
-	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out $(GRADES) --timeout $(TIMEOUT)
+	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out $(GRADES) --timeout $(TIMEOUT) --sandbox $(SANDBOX)

@@ -2,26 +2,33 @@
 
 Fast unit tests first (no kernel); then the tests that prove the checks with real kernels: the
 solution notebooks score full marks, the generated exercise notebooks score zero with every check
-failing (not crashing), and the broken learner notebooks in tests/grading_fixtures/ get the
-grades written in EXPECTED. Each grader call runs many notebooks (a kernel start costs seconds).
+failing (not crashing), and the broken and hostile learner notebooks in tests/grading_fixtures/
+get the grades written in EXPECTED -- in the bubblewrap sandbox, with nothing around them changed
+and none of their processes left. Each grader call runs many notebooks (a kernel start costs
+seconds).
 """
 import functools
+import hashlib
 import json
 import math
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-from course_utils.grading import cases, check, checks, generate, grader, record, report
+from course_utils.grading import __main__ as cli
+from course_utils.grading import cases, check, checks, generate, grader, remote, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "grading_fixtures"
 SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
 FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
+EVAL_SECONDS = 15     # seconds for the hidden tests of one exercise: the endless function is stopped
 
 # learner: (score, run status, {exercise: status} for the exercises that do not pass)
 EXPECTED = {
@@ -34,7 +41,22 @@ EXPECTED = {
                                                            ("01.pooling", "01.ranks", "01.spearman", "01.cache")}}),
     "off_by_one": (3, "ok", {"01.pooling": "failed", "01.ranks": "failed"}),
     "outside_writer": (5, "ok", {}),
+    "endless_function": (4, "ok", {"01.cosine": "failed"}),
+    # hostile notebooks (issue 23): each earns what its real answers earn, and nothing more
+    "hostile_forged_record": (1, "ok", {e: "failed" for e in ("01.pooling", "01.ranks", "01.spearman", "01.cache")}),
+    "hostile_kill_grader": (5, "ok", {}),
+    "hostile_daemon": (4, "ok", {"01.spearman": "failed"}),
+    "hostile_snoop": (5, "ok", {}),
+    "hostile_fork_bomb": (3, "ok", {"01.ranks": "failed", "01.cache": "not implemented"}),
+    "hostile_memory": (5, "memory", {}),
+    "hostile_forged_results": (2, "ok", {e: "not implemented" for e in ("01.ranks", "01.spearman", "01.cache")}),
 }
+try:
+    sandbox.check_bwrap()
+    BWRAP = ""
+except sandbox.SandboxUnavailable as err:
+    BWRAP = str(err)
+needs_bwrap = pytest.mark.skipif(bool(BWRAP), reason=f"the grader's sandbox is not available: {BWRAP}")
 
 
 # ---------------------------------------------------------------- generate: solutions -> exercises
@@ -84,30 +106,175 @@ def test_generate_check_only_reports_stale_copies(tmp_path):
     assert generate.generate_exercises(tmp_path, out, check_only=True) == []
 
 
-# ---------------------------------------------------------------------------- the signed record
-def test_only_lines_signed_with_this_runs_key_verify():
-    key, other = b"k" * 32, b"o" * 32
-    good = record.signed_line({"exercise": "01.cosine", "passed": True}, key, "run1")
-    payload = json.loads(good)
-    forged = json.dumps({**payload, "passed": False})            # edited after signing
-    results, ignored = record.verify([good, forged, "PASS", "", "{}", "[1]",
-                                      record.signed_line({"exercise": "x"}, other, "run1"),   # other key
-                                      record.signed_line({"exercise": "x"}, key, "run2")],    # other run
-                                     key, "run1")
-    assert [r["exercise"] for r in results] == ["01.cosine"] and ignored == 6
+# ------------------------------------------------------------------ plain data between processes
+@pytest.mark.parametrize("value", [
+    None, True, 3, -2.5, float("inf"), "café", b"\x00\xff", [1, [2, "x"]], (1, (2,)), {"a": 1, 2: [3], (4, "b"): None},
+    {1.5, "s"}, frozenset({1}), np.arange(6, dtype=np.float32).reshape(2, 3), np.array(["a", "bc"]),
+    np.float32(1.25), np.int64(7), np.array([{"k": 1}, None], dtype=object), np.zeros((0, 384))])
+def test_plain_data_survives_the_codec_exactly(value):
+    handles = {}
+    back = remote.decode(json.loads(remote.dumps(remote.encode(value, lambda o: handles.setdefault(id(o), o) and 0))),
+                         lambda meta: pytest.fail("no handle expected"))
+    assert not handles and cases._same(back, value) if not isinstance(value, float) else back == value
+    assert type(back) is type(value)
 
 
-def test_check_appends_a_verifiable_line_only_under_the_grader(tmp_path, monkeypatch, capsys):
-    results = tmp_path / "r.jsonl"
-    monkeypatch.setattr(record, "_RESULTS", str(results))
-    monkeypatch.setattr(record, "_KEY", None)
-    check("01.ranks", lambda values: np.argsort(values))
-    assert not results.exists()                                  # a learner on their own: no file
-    monkeypatch.setattr(record, "_KEY", "ab" * 32)
-    monkeypatch.setattr(record, "_RUN", "r1")
-    check("01.ranks", lambda values: np.argsort(values))
-    found, ignored = record.read_results(results, bytes.fromhex("ab" * 32), "r1")
-    assert ignored == 0 and found[0]["exercise"] == "01.ranks" and found[0]["passed"] is False
+def test_pandas_frames_and_series_cross_as_data():
+    import pandas as pd
+
+    frame = pd.DataFrame({"recall@10": [0.5, 0.75], "ndcg@5": [0.25, 1.0]},
+                         index=pd.Index([0.0, 0.5], name="alpha"))
+    for value in (frame, frame["ndcg@5"], frame.iloc[:0]):
+        back = remote.decode(json.loads(remote.dumps(remote.encode(value, lambda o: pytest.fail("data")))), None)
+        assert type(back) is type(value) and back.equals(value) and back.index.name == "alpha"
+        if isinstance(value, pd.DataFrame):
+            assert list(back.columns) == list(value.columns)
+
+
+def test_objects_that_are_not_data_travel_as_handles_never_as_pickles():
+    class Encoder:
+        def __call__(self, texts):
+            return np.ones((len(texts), 2))
+    given = []
+    data = remote.encode({"enc": Encoder(), "f": print}, lambda obj: given.append(obj) or len(given))
+    text = remote.dumps(data).decode()
+    assert "pickle" not in text and len(given) == 2 and '"callable":true' in text
+    with pytest.raises(remote.ProtocolError):
+        remote.decode({"$pickle": "gASV"}, lambda meta: None)
+    deep = []
+    for _ in range(remote.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(remote.ProtocolError, match="nested"):
+        remote.encode(deep, lambda o: 0)
+
+
+def test_a_learner_function_is_called_over_a_socket_and_mutations_come_back(tmp_path):
+    """Both ends in one process (a thread serves): calls, callbacks to our objects, attribute
+    access on its objects, its exceptions, and in-place changes to its arguments."""
+    import socket
+    import threading
+
+    path = str(tmp_path / "s.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    class Cache:
+        def __init__(self, n):
+            self.hits, self.n = 0, n
+
+        def get(self, key):
+            self.hits += 1
+            return key * self.n
+
+    def cached(texts, encoder, cache):
+        cache["k"] = encoder(texts).sum()
+        return len(texts)
+
+    learner = {"01.x": cached, "01.cls": Cache, "01.bad": lambda: 1 / 0}
+    remote_find = lambda ex, name: learner[ex]
+    thread = threading.Thread(target=lambda: _serve_with(path, remote_find), daemon=True)
+    thread.start()
+    conn, _ = listener.accept()
+    peer = remote.Peer(conn)
+    root = remote.Remote(peer, {"$h": 0})
+    calls, cache = [], {}
+    encoder = lambda texts: calls.append(list(texts)) or np.ones((len(texts), 2))
+    assert root("01.x", "cached")(["a", "b"], encoder, cache) == 2
+    assert calls == [["a", "b"]] and cache == {"k": 4.0}          # the callback ran here; cache came back
+    obj = root("01.cls", "Cache")(3)
+    assert obj.get("ab") == "ababab" and obj.hits == 1
+    with pytest.raises(ZeroDivisionError):
+        root("01.bad", "bad")()
+    peer.send({"op": "bye", "h": 0})
+    thread.join(5)
+
+
+def test_a_learner_that_keeps_calling_back_is_stopped_by_the_time_limit(tmp_path):
+    import socket
+    import threading
+
+    path = str(tmp_path / "s.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def cached_encode(texts, encoder, cache):
+        while True:                                   # the grader answers every call ...
+            encoder(texts)
+    thread = threading.Thread(target=lambda: _serve_with(path, lambda ex, name: cached_encode), daemon=True)
+    thread.start()
+    conn, _ = listener.accept()
+    peer = remote.Peer(conn)
+    peer.on_timeout, peer.reraise = checks._TimeLimit, (remote._Bye, remote.PeerLost, checks._TimeLimit)
+    fn = remote.Remote(peer, {"$h": 0})("01.cache", "cached_encode")
+    result = checks._run(cases.get("01.cache"), fn, 1.0)    # ... until its own alarm stops it
+    assert result.status == "failed" and "time limit" in result.failing
+    conn.close()
+
+
+def _serve_with(path, find):
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    peer = remote.Peer(sock)
+    peer.objects[0] = find
+    try:
+        while True:
+            peer.answer(peer.recv())
+    except (remote._Bye, remote.PeerLost):
+        pass
+
+
+def test_check_remembers_the_function_it_was_given(monkeypatch, capsys):
+    monkeypatch.setattr(checks, "_submitted", {})
+    fn = lambda values: np.argsort(values)
+    check("01.ranks", fn)
+    assert checks._submitted == {"01.ranks": fn}
+
+
+# ---------------------------------------------------------------------------------- the sandbox
+def test_sandbox_modes_and_a_missing_bubblewrap_is_refused_with_how_to_install(monkeypatch, tmp_path, capsys):
+    assert sandbox.resolve("none") == "none"
+    with pytest.raises(ValueError, match="auto, bwrap or none"):
+        sandbox.resolve("docker")
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    for mode in ("auto", "bwrap"):
+        with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap.*--sandbox none"):
+            sandbox.resolve(mode)
+    (tmp_path / "a.ipynb").write_text("{}")
+    assert cli.main(["grade", str(tmp_path / "a.ipynb"), "--out", str(tmp_path / "out")]) == 2
+    assert "bubblewrap" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_the_kernel_command_unshares_everything_and_hides_the_submissions(tmp_path):
+    subs, out, work, socks = (tmp_path / n for n in ("subs", "out", "work", "socks"))
+    for d in (subs, out, work, socks):
+        d.mkdir()
+    box = sandbox.Sandbox("bwrap", work, socks, readable=[tmp_path], hidden=[subs, out])
+    argv = sandbox.kernel_command(box, "/c.json")
+    inner = argv[argv.index("--") + 1:]
+    assert inner[0].endswith("bwrap") and inner[-5:] == [os.sys.executable, "-m", "ipykernel_launcher", "-f", "/c.json"]
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--clearenv",
+                 "--disable-userns"):
+        assert flag in inner
+    text = " ".join(inner)
+    assert f"--tmpfs {subs}" in text and f"--tmpfs {out}" in text        # inside a bound folder: hidden
+    assert f"--bind {work} {work}" in text and f"--ro-bind {tmp_path} {tmp_path}" in text
+    assert inner.index("--remount-ro") > inner.index("--bind") and "--as" in argv and "--nproc" in argv
+
+
+def test_reference_implementation_calls_are_flagged_not_failed():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in [
+        "from course_utils.grading import check\nfrom course_utils.grading.ch01 import _cosine as ref\n%matplotlib inline",
+        "def cosine_matrix(a, b):\n    return ref(a, b)",
+        "def masked_mean_pool(t, m):\n    import course_utils.pooling\n    return course_utils.pooling.mean_pool(t, m)",
+        "def average_ranks(values):\n    return check",            # the check itself is no reference
+        "def spearman(x, y):\n    return 0.0"]]
+    flags = grader.reference_calls(nb, "01")
+    assert set(flags) == {"01.cosine", "01.pooling"} and "course_utils.grading.ch01._cosine" in flags["01.cosine"]
 
 
 # ------------------------------------------------------------------------------ check, in-process
@@ -280,21 +447,21 @@ def test_learner_names_and_duplicates(tmp_path):
         grader.find_submissions([tmp_path])
 
 
-def test_score_counts_a_pass_once_and_ignores_unknown_ids():
-    rows = [{"exercise": "01.cosine", "passed": False, "status": "failed", "message": "m"},
-            {"exercise": "01.cosine", "passed": True, "status": "passed"},
-            {"exercise": "01.cosine", "passed": True, "status": "passed"},
-            {"exercise": "99.bogus", "passed": True}]
-    scored = grader.score("01", rows)
-    assert scored["01.cosine"]["status"] == "passed" and scored["01.ranks"]["status"] == "not run"
-    assert sum(e["status"] == "passed" for e in scored.values()) == 1
+def test_score_takes_the_verdicts_and_ignores_unknown_ids():
+    verdicts = {"01.cosine": {"status": "passed", "cases_passed": 7, "cases_total": 7},
+                "01.ranks": {"status": "failed", "message": "m", "cases_passed": 2}, "99.bogus": {"status": "passed"},
+                "01.cache": "passed"}                                  # not a verdict: not run
+    scored = grader.score("01", verdicts)
+    assert scored["01.cosine"]["status"] == "passed" and scored["01.ranks"]["cases_passed"] == 2
+    assert scored["01.cache"]["status"] == scored["01.pooling"]["status"] == "not run"
+    assert sum(e["status"] == "passed" for e in scored.values()) == 1 and "99.bogus" not in scored
 
 
 def _fake_record(learner, path, *_):
     return {"learner": learner, "submission": str(path), "chapter": "01", "status": "ok", "detail": "",
-            "errors": [], "ignored_lines": 0, "graded_at": "now", "seconds": 0.0, "score": 1, "max_score": 5,
+            "errors": [], "flags": {}, "graded_at": "now", "seconds": 0.0, "score": 1, "max_score": 5,
             "submission_sha256": grader.hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-            "exercises": grader.score("01", [{"exercise": "01.cosine", "passed": True}])}
+            "exercises": grader.score("01", {"01.cosine": {"status": "passed"}})}
 
 
 def test_rerun_skips_graded_learners_unless_forced_or_changed(tmp_path, monkeypatch):
@@ -305,12 +472,13 @@ def test_rerun_skips_graded_learners_unless_forced_or_changed(tmp_path, monkeypa
     for name in ("ann", "ben"):
         (subs / f"{name}.ipynb").write_text(name)
     out = tmp_path / "out"
-    grader.grade([subs], out, log=lambda m: None)
-    grader.grade([subs], out, log=lambda m: None)
+    grade = functools.partial(grader.grade, sandbox_mode="none", log=lambda m: None)
+    grade([subs], out)
+    grade([subs], out)
     assert calls == ["ann", "ben"]
     (subs / "ben.ipynb").write_text("ben, resubmitted")
-    grader.grade([subs], out, log=lambda m: None)
-    grader.grade([subs / "ann.ipynb"], out, force=True, log=lambda m: None)
+    grade([subs], out)
+    grade([subs / "ann.ipynb"], out, force=True)
     assert calls == ["ann", "ben", "ben", "ann"]
     assert set(report.load_state(out)) == {"ann", "ben"}        # others keep their grades
     (out / "executed").mkdir()
@@ -324,7 +492,7 @@ def test_a_changed_grading_package_stops_the_run_and_is_recorded(tmp_path, monke
     monkeypatch.setattr(grader, "_fingerprint", lambda: next(prints))
     (tmp_path / "eve.ipynb").write_text("x")
     with pytest.raises(grader.TamperedError, match="eve"):
-        grader.grade([tmp_path / "eve.ipynb"], tmp_path / "out", log=lambda m: None)
+        grader.grade([tmp_path / "eve.ipynb"], tmp_path / "out", sandbox_mode="none", log=lambda m: None)
     assert report.load_state(tmp_path / "out")["eve"]["status"] == "tampered"
 
 
@@ -336,38 +504,90 @@ def test_unreadable_grades_file_is_an_error_not_overwritten(tmp_path):
 
 
 # ------------------------------------------------------------------------- grader, real kernels
+def _tree_digest(*folders) -> dict:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for f in folders for p in sorted(Path(f).rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def _marker_processes() -> list[str]:
+    """Processes of the hostile daemon (it execs `sleep 987.654`) still running anywhere."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "987.654" in line and "ps -eo" not in line]
+
+
 @pytest.fixture(scope="module")
 def fixture_grades(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
+    subs = work / "subs"
+    shutil.copytree(FIXTURES, subs, ignore=shutil.ignore_patterns("*.py", "*.md"))
     out = work / "out"  # beside the learners' folders, where outside_writer aims its writes
-    state = grader.grade([FIXTURES], out, timeout=FIXTURE_TIMEOUT, work_root=work)
-    return state, out
+    canary = work / "instructor.txt"
+    canary.write_text("the instructor's own file")
+    before = _tree_digest(subs, grader.HERE)
+    before[str(canary)] = canary.read_text()
+    secret = os.environ.setdefault("HF_TOKEN", "hf_not_for_learners")   # must not reach a kernel
+    try:
+        state = grader.grade([subs], out, timeout=FIXTURE_TIMEOUT, work_root=work, eval_seconds=EVAL_SECONDS)
+    finally:
+        if secret == "hf_not_for_learners":
+            del os.environ["HF_TOKEN"]
+    after = _tree_digest(subs, grader.HERE)
+    after[str(canary)] = canary.read_text()
+    return state, out, before, after
 
 
 @pytest.mark.notebook
+@needs_bwrap
 @pytest.mark.parametrize("learner", sorted(EXPECTED))
-def test_broken_learner_notebooks_get_the_expected_grade(fixture_grades, learner):
-    state, _ = fixture_grades
+def test_broken_and_hostile_notebooks_get_exactly_what_their_answers_earn(fixture_grades, learner):
+    state, *_ = fixture_grades
     rec = state[learner]
     score, status, not_passed = EXPECTED[learner]
     assert (rec["score"], rec["max_score"], rec["status"]) == (score, 5, status), rec
     for ex_id, ex in rec["exercises"].items():
         assert ex["status"] == not_passed.get(ex_id, "passed"), (ex_id, ex)
+    assert rec["sandbox"] == "bwrap" and rec["processes_left"] == 0, rec    # nothing outlived the run
 
 
 @pytest.mark.notebook
-def test_forged_output_is_ignored_and_counted(fixture_grades):
-    state, _ = fixture_grades
-    assert state["forged_output"]["ignored_lines"] == 15
+@needs_bwrap
+def test_no_process_of_any_learner_is_left_and_nothing_around_them_changed(fixture_grades):
+    state, out, before, after = fixture_grades
+    assert not _marker_processes()                                # the daemon died with its sandbox
+    assert before == after                                        # submissions, package, instructor file
+    assert not list(Path(out).parent.glob("course-grade-*"))      # the learners' folders are gone
+
+
+@pytest.mark.notebook
+@needs_bwrap
+def test_the_sandbox_hides_home_submissions_grades_and_the_network(fixture_grades):
+    _, out, *_ = fixture_grades
+    snoop = nbformat.read(out / "executed" / "hostile_snoop.ipynb", as_version=4)
+    text = "\n".join(o.get("text", "") for c in snoop.cells if c.cell_type == "code" for o in c.outputs)
+    assert "sandboxed: True" in text and "SNOOP-SUMMARY 0 0 0" in text, text[-1500:]
+    assert "secrets: []" in text and "environment: []" in text
+    killer = nbformat.read(out / "executed" / "hostile_kill_grader.ipynb", as_version=4)
+    text = "\n".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
+    assert "processes I can see: 2" in text and "dropped this notebook's outputs beyond 2 MB" in text
+    assert len(text) < 2_500_000
+
+
+@pytest.mark.notebook
+@needs_bwrap
+def test_library_functions_and_printed_or_written_results_earn_nothing(fixture_grades):
+    state, *_ = fixture_grades
     assert "library function" in state["forged_output"]["exercises"]["01.cosine"]["message"]
+    assert state["forged_output"]["exercises"]["01.pooling"]["status"] == "not run"
 
 
 @pytest.mark.notebook
+@needs_bwrap
 def test_files_written_by_learners_do_not_change_the_grades(fixture_grades):
-    state, out = fixture_grades
+    state, out, *_ = fixture_grades
     saved = report.load_state(out)                               # valid JSON, every learner in it
     assert {k: v["score"] for k, v in saved.items()} == {k: v[0] for k, v in EXPECTED.items()}
     assert (out / "grades.csv").read_text().startswith("learner,")
+    assert "hostile_daemon,01,4," in (out / "grades.csv").read_text()
     assert "Score: 5 / 5" in (out / "feedback" / "good.md").read_text()
     assert "NameError" in (out / "feedback" / "exception.md").read_text()
     assert "Hint 2" in (out / "feedback" / "wrong_answer.md").read_text()
@@ -381,9 +601,42 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
     for path in SOLUTIONS:  # learner name = file stem: one solution and one exercise "learner" per chapter
         todo += [shutil.copy(path, subs / f"solution_{path.stem[:2]}.ipynb"),
                  shutil.copy(ROOT / "exercises" / path.name, subs / f"exercise_{path.stem[:2]}.ipynb")]
-    state = grader.grade(todo, tmp_path / "out", timeout=300, work_root=tmp_path)
+    state = grader.grade(todo, tmp_path / "out", timeout=300, work_root=tmp_path,
+                         sandbox_mode="none" if BWRAP else "bwrap")
     for path in SOLUTIONS:
         sol, ex = state[f"solution_{path.stem[:2]}"], state[f"exercise_{path.stem[:2]}"]
         assert sol["status"] == "ok" and sol["score"] == sol["max_score"] >= 3, sol
         assert ex["status"] == "ok" and ex["score"] == 0 and not ex["errors"], ex
         assert {e["status"] for e in ex["exercises"].values()} == {"not implemented"}, ex  # each check ran
+        assert sol["processes_left"] == ex["processes_left"] == 0
+
+
+@pytest.mark.notebook
+@needs_bwrap
+def test_a_killed_grading_run_leaves_nothing_running_and_resumes(tmp_path):
+    import signal
+    import sys
+    import time
+
+    subs, out, tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    subs.mkdir()
+    tmp.mkdir()
+    for name in ("good", "infinite_loop"):          # the second one runs for FIXTURE_TIMEOUT seconds
+        shutil.copy(FIXTURES / f"{name}.ipynb", subs / f"{name}.ipynb")
+    argv = [sys.executable, "-m", "course_utils.grading", "grade", str(subs), "--out", str(out),
+            "--timeout", str(FIXTURE_TIMEOUT)]
+    env = {**os.environ, "TMPDIR": str(tmp)}         # every folder of the run is under tmp_path
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "good" not in (report.load_state(out) if (out / report.STATE).exists() else {}):
+        time.sleep(0.5)
+    time.sleep(3)                                     # infinite_loop's kernel is running now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in ps, [line for line in ps.splitlines() if str(tmp_path) in line]
+    assert set(report.load_state(out)) == {"good"}    # written after each learner, intact
+    log = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300).stdout
+    assert "good: already graded (5/5), skipped" in log
+    assert {k: v["score"] for k, v in report.load_state(out).items()} == {"good": 5, "infinite_loop": 1}

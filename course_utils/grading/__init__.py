@@ -10,18 +10,18 @@ For authors and instructors::
     python -m course_utils.grading generate            # solutions/*.ipynb -> exercises/*.ipynb
     python -m course_utils.grading generate --check    # exit 1 if exercises/ is out of date
     python -m course_utils.grading grade SUBMISSIONS... --out DIR [--timeout 300] [--force]
+                                         [--sandbox auto|bwrap|none]
 
-Modules: `checks` (check, the hint ladder) · `cases` + `ch01`... (hidden test cases) · `record`
-(HMAC-signed result lines) · `generate` (solutions -> exercises) · `grader`, `worker`, `report`
-(batch grading).
+Modules: `checks` (check, the hint ladder) · `cases` + `ch01`... (hidden test cases) ·
+`generate` (solutions -> exercises) · `grader`, `worker`, `report` (batch grading) · `sandbox`
+(bubblewrap + limits around each learner's kernel) · `remote` (the grader calls the learner's
+functions with plain data in between).
 """
 __all__ = ["check", "CheckResult"]
 
 
 def __getattr__(name):
-    # Lazy on purpose: importing `checks` imports `record`, which takes the grading key out of
-    # os.environ. The grader's worker process imports this package too and must leave the key in
-    # its environment for the kernel it starts.
+    # Lazy: `python -m course_utils.grading ...` and the sandbox need none of the checks' imports.
     if name in __all__:
         from . import checks
         return getattr(checks, name)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from . import generate as gen
-from . import grader
+from . import grader, sandbox
 
 
 def main(argv=None) -> int:
@@ -24,6 +24,13 @@ def main(argv=None) -> int:
     r.add_argument("--timeout", type=int, default=300, help="seconds per notebook (default 300)")
     r.add_argument("--force", action="store_true", help="re-grade learners graded before")
     r.add_argument("--chapter", help="chapter of the exercises, e.g. 01 (default: from the notebook)")
+    r.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                   help="auto/bwrap: each notebook in a bubblewrap sandbox (required unless none); "
+                        "none: no sandbox, for trusted notebooks only")
+    r.add_argument("--memory", type=int, default=sandbox.Limits.memory_mb, metavar="MB",
+                   help="memory (address space) per process of a learner's kernel (default %(default)s)")
+    r.add_argument("--processes", type=int, default=sandbox.Limits.processes,
+                   help="processes and threads per learner (default %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "generate":
         stale = gen.generate_exercises(args.solutions, args.exercises, check_only=args.check)
@@ -34,9 +41,11 @@ def main(argv=None) -> int:
             print("exercises are up to date")
         return int(args.check and bool(stale))
     try:
+        limits = sandbox.Limits(memory_mb=args.memory, processes=args.processes,
+                                cpu_seconds=max(sandbox.Limits.cpu_seconds, 4 * args.timeout))
         state = grader.grade(args.submissions, args.out, timeout=args.timeout, force=args.force,
-                             chapter=args.chapter)
-    except (grader.TamperedError, ValueError, FileNotFoundError) as err:
+                             chapter=args.chapter, sandbox_mode=args.sandbox, limits=limits)
+    except (grader.TamperedError, sandbox.SandboxUnavailable, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"\n{len(state)} learner(s) in {args.out / 'grades.csv'}; feedback in {args.out / 'feedback'}/")

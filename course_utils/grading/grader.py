@@ -1,6 +1,7 @@
-"""Batch grading: run each learner notebook in isolation and score what its checks recorded.
+"""Batch grading: run each learner notebook in a sandbox and compute its verdicts outside it.
 
     python -m course_utils.grading grade SUBMISSIONS... --out DIR [--timeout 300] [--force]
+                                         [--sandbox auto|bwrap|none]
 
 SUBMISSIONS are notebooks or folders (every *.ipynb inside, recursively). The learner's name is
 the notebook's file stem (`alice.ipynb` -> alice) -- unless the stem is a course file name
@@ -9,40 +10,45 @@ folder's name (`submissions/alice/01_embeddings_exercises.ipynb` -> alice). Two 
 the same learner name are an error. The chapter is `--chapter`, else the notebook's metadata
 (`course.chapter`, set by the generator), else the ids in its `check("NN....")` calls.
 
-Per learner, one after another: a fresh temporary folder gets a copy of the notebook; a worker
-process (see `worker`) runs it with a new random HMAC key, run id and results file in its
-environment; after at most `timeout` seconds per cell and `timeout + 30` in all, the worker and
-every process still carrying the run id (the kernel, anything it spawned) are killed by pid.
-Only verified result lines count (see `record`). The folder is then deleted; the executed copy
-is kept in DIR/executed/. The grader never reads anything else the learner's code wrote, keeps its
-state in memory and rewrites DIR's files atomically after each learner (so writes into DIR by a
-learner are overwritten), and checks that its own source files were not changed by a learner
-(if they changed, the learner is recorded as 'tampered' and grading stops with an
-error: restore the package and re-run; nothing in the source tree is ever written by the grader).
-Re-running skips learners whose submission is unchanged since it was graded, unless `force`
-(learners graded before but not named this time keep their grades).
+Per learner, one after another: a fresh folder (the only place the learner's code may write) and
+a private folder of the grader's; a worker process (see `worker`) runs the notebook in a Jupyter
+kernel inside a bubblewrap sandbox (see `sandbox`: no network, no view of the submissions, of DIR
+or of your home, a fresh unprivileged uid, limits on memory, processes and CPU time), then calls
+each exercise's function in that kernel with the hidden inputs and compares the outputs, returned
+as plain data, with the expected values in the worker (see `remote`). Nothing the notebook
+prints, writes or signs counts -- only what its functions return. The run is stopped after
+`timeout` seconds per cell and in all; the sandbox, with every process in it, dies with it. The
+verdicts are read from the private folder; both folders are then deleted; the executed copy is
+kept in DIR/executed/. The grader keeps its state in memory and rewrites DIR's files atomically
+after each learner, so a killed or interrupted run resumes where it stopped: re-running skips
+learners whose submission is unchanged since it was graded, unless `force` (learners graded
+before but not named this time keep their grades).
 
-Limits: the learner's code runs with your user's rights. For untrusted submissions run the
-grader inside a container or as a separate user.
+`sandbox="auto"` (the default) needs bubblewrap and refuses to grade without it; "none" runs the
+kernels with your user's rights (limits only): for trusted notebooks, e.g. the course's own.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 
-from . import cases, record, report, worker
+from course_utils.paths import atomic_write
+
+from . import cases, report, sandbox
 
 __all__ = ["GRACE", "HERE", "learner_name", "find_submissions", "detect_chapter", "TamperedError",
            "score", "grade_one", "grade"]
@@ -96,37 +102,130 @@ class TamperedError(RuntimeError):
     """The grading package changed while a learner's notebook ran."""
 
 
-def _kill_run(run_id: str) -> int:
-    """SIGKILL every process of ours whose environment carries this run id (kernel + children)."""
-    import psutil
+EVAL_SECONDS = 60  # seconds for the hidden tests of one exercise (inputs and outputs cross a socket)
 
-    killed = 0
-    for proc in psutil.process_iter():
+
+def _readable_paths() -> list[Path]:
+    """What the learner's kernel must read: Python, the venv, the course package, its data, caches."""
+    import site
+
+    repo = HERE.parents[1]
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).resolve().parent,
+             HERE.parent, repo / "data", repo.parent / "shared" / "datasets", *map(Path, site.getsitepackages())}
+    paths |= {Path(v) for k, v in os.environ.items() if k.startswith("COURSE_") and os.path.isabs(v)
+              and not k.startswith("COURSE_GRADING")}
+    return sorted(p.resolve() for p in paths if p.exists())
+
+
+# The course's caches and data home: the kernel may add to them (a cache miss writes a shard), so
+# each learner gets a writable copy made of symlinks to the real, read-only files.
+CACHES = {"COURSE_CACHE": ("data", "cache", "embeddings"), "COURSE_MODEL_CACHE": ("data", "cache", "models"),
+          "COURSE_DATA": ("data", "home")}
+
+
+def _mirror(real: Path, into: Path) -> None:
+    """`into` gets real's folders and, for each file, a symlink to it (read-only in the sandbox)."""
+    into.mkdir(parents=True, exist_ok=True)
+    if not real.is_dir():
+        return
+    for folder, dirs, files in os.walk(real):
+        rel = Path(folder).relative_to(real)
+        for d in dirs:
+            (into / rel / d).mkdir(exist_ok=True)
+        for f in files:
+            (into / rel / f).symlink_to(Path(folder) / f)
+
+
+def _writable_caches(work: Path) -> dict:
+    """{env var: the learner's mirror of that cache} (made now, in the learner's folder)."""
+    repo, env = HERE.parents[1], {}
+    for var, default in CACHES.items():
+        real = Path(os.environ.get(var) or repo.joinpath(*default)).resolve()
+        mine = work / ".course-cache" / var.lower()
+        _mirror(real, mine)
+        env[var] = str(mine)
+    return env
+
+
+def _kernel_env() -> dict:
+    threads = os.environ.get("COURSE_THREADS", "1")
+    secret = re.compile("TOKEN|KEY|SECRET|PASSW|CREDENTIAL", re.I)   # e.g. HF_TOKEN stays with you
+    env = {k: v for k, v in os.environ.items() if k.startswith(("COURSE_", "HF_", "TRANSFORMERS_"))
+           and not k.startswith("COURSE_GRADING") and not secret.search(k)}
+    env.update({"COURSE_FAST": "1", "COURSE_THREADS": threads, "OMP_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false", "COURSE_GRADING": "1"})
+    if os.environ.get("PYTHONPATH"):   # the kernel imports the same course package as the grader
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+def _worker_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("COURSE_GRADING")}
+
+
+def _run_worker(private: Path, limit: float) -> str:
+    """Run the worker; "" when it finished, else why not."""
+    with open(private / "worker.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", str(private)],
+                                cwd=private, env=_worker_env(), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            if proc.environ().get(record.RUN_ENV) == run_id:
-                proc.kill()
-                killed += 1
-        except (OSError, psutil.Error):
-            continue
-    return killed
-
-
-def _run_worker(src: Path, dst: Path, env: dict, timeout: int, log: Path) -> str:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", str(src),
-                                 str(dst), "--timeout", str(timeout)], cwd=src.parent, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            code = proc.wait(timeout + GRACE)
+            code = proc.wait(limit)
         except subprocess.TimeoutExpired:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the worker's own process group
+                os.killpg(proc.pid, signal.SIGKILL)   # the worker; its sandbox dies with it
             except (ProcessLookupError, PermissionError):
                 proc.kill()
             proc.wait()
             return "timeout"
-    return worker.STATUS.get(code, "failed")
+    return "" if code == 0 else f"the grader's worker stopped (exit code {code})"
+
+
+def _sandbox_processes(namespaces, uid: int | None) -> list[int]:
+    """Live (not zombie) processes in one of the learner's PID namespaces or of its host uid --
+    never one of ours: a namespace equal to this process's is ignored."""
+    try:
+        mine = os.readlink(f"/proc/{os.getpid()}/ns/pid")
+    except OSError:
+        return []
+    namespaces = {ns for ns in namespaces if isinstance(ns, str) and ns != mine}
+    found = []
+    for p in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        if p <= 1 or p == os.getpid():
+            continue
+        try:
+            theirs = (uid is not None and os.stat(f"/proc/{p}").st_uid == uid) or \
+                (namespaces and os.readlink(f"/proc/{p}/ns/pid") in namespaces)
+            with open(f"/proc/{p}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            continue
+        if theirs and not zombie:
+            found.append(p)
+    return found
+
+
+def _kill_leftovers(namespaces, uid: int | None, wait: float = 5.0) -> int:
+    """How many of the learner's processes outlived its sandbox (they are killed now). The PID
+    namespace dies with the sandbox's PID 1, so this should be 0: give it `wait` s, then count."""
+    deadline = time.monotonic() + wait
+    while _sandbox_processes(namespaces, uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = set()
+    for _ in range(50):
+        alive = _sandbox_processes(namespaces, uid)
+        if not alive:
+            break
+        left.update(alive)
+        for p in alive:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return len(left)
 
 
 def _cell_errors(executed: Path) -> list[dict]:
@@ -140,28 +239,79 @@ def _cell_errors(executed: Path) -> list[dict]:
             for out in cell.get("outputs", []) if out.get("output_type") == "error"][:20]
 
 
-def score(chapter: str, results: list[dict]) -> dict:
-    """{exercise id: {title, status, message, points}} -- passed if any verified line passed."""
+def score(chapter: str, verdicts: dict) -> dict:
+    """{exercise id: {title, status, message, points, cases_passed, cases_total}} from the worker's
+    verdicts ({exercise id: {status, message, ...}}); exercises without a verdict are "not run"."""
     scored = {}
     for ex in cases.chapter_exercises(chapter):
-        mine = [r for r in results if r.get("exercise") == ex.id]
-        best = next((r for r in mine if r.get("passed") is True), mine[-1] if mine else None)
-        scored[ex.id] = {"title": ex.title, "points": ex.points,
-                         "status": "not run" if best is None else ("passed" if best["passed"] is True
-                                                                    else str(best.get("status"))),
-                         "message": "" if best is None else str(best.get("message", ""))[:500]}
+        v = verdicts.get(ex.id) if isinstance(verdicts.get(ex.id), dict) else {}
+        scored[ex.id] = {"title": ex.title, "points": ex.points, "status": str(v.get("status", "not run")),
+                         "message": str(v.get("message", ""))[:500],
+                         "cases_passed": int(v.get("cases_passed", 0) or 0),
+                         "cases_total": int(v.get("cases_total", len(ex.cases)) or 0)}
     return scored
 
 
+_GRADING_NAMES = {"check", "CheckResult"}
+
+
+def reference_calls(nb, chapter: str) -> dict[str, str]:
+    """{exercise id: note} for exercises whose function uses the course package's own code (an
+    instructor should look: copying the reference is plagiarism, not a sandbox escape)."""
+    trees = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        src = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            trees.append(ast.parse(src))
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+    aliases = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            aliases.update(_course_imports(node))
+    flags = {}
+    for ex in cases.chapter_exercises(chapter):
+        defs = [n for t in trees for n in ast.walk(t)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == ex.function]
+        if not defs:
+            continue
+        used = set()
+        for node in ast.walk(defs[-1]):
+            used |= set(_course_imports(node).values())
+            if isinstance(node, ast.Name) and node.id in aliases:
+                used.add(aliases[node.id])
+        if used:
+            flags[ex.id] = f"`{ex.function}` uses the course package: {', '.join(sorted(used))[:200]}"
+    return flags
+
+
+def _course_imports(node) -> dict[str, str]:
+    """{local name: what it is} for an import of course_utils (other than `check`)."""
+    found = {}
+    if isinstance(node, ast.Import):
+        for a in node.names:
+            if a.name.split(".")[0] == "course_utils":
+                found[a.asname or a.name.split(".")[0]] = a.name
+    elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "course_utils":
+        for a in node.names:
+            if not (node.module.startswith("course_utils.grading") and a.name in _GRADING_NAMES):
+                found[a.asname or a.name] = f"{node.module}.{a.name}"
+    return found
+
+
 def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None,
-              work_root: Path | None = None) -> dict:
-    """Run one submission in a fresh folder and return its grade record."""
+              work_root: Path | None = None, mode: str = "bwrap", limits: sandbox.Limits = sandbox.Limits(),
+              hidden=(), eval_seconds: int = EVAL_SECONDS) -> dict:
+    """Run one submission in a fresh sandbox and return its grade record."""
     start, data = time.perf_counter(), Path(path).read_bytes()
     rec = {"learner": learner, "submission": str(path), "submission_sha256": hashlib.sha256(data).hexdigest(),
-           "status": "failed", "detail": "", "errors": [], "ignored_lines": 0,
+           "status": "failed", "detail": "", "errors": [], "flags": {}, "sandbox": mode,
            "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    verdicts = {}
     work = Path(tempfile.mkdtemp(prefix=f"course-grade-{report.safe_name(learner)}-", dir=work_root))
-    private = Path(tempfile.mkdtemp(prefix="course-grader-"))  # logs: not in the learner's folder
+    private = Path(tempfile.mkdtemp(prefix="course-grader-"))  # the grader's: never in the sandbox
     try:
         try:
             nb = nbformat.reads(data.decode("utf-8"), as_version=4)
@@ -171,45 +321,78 @@ def grade_one(path: Path, learner: str, timeout: int, chapter: str | None = None
         if nb is not None and not rec["chapter"]:
             rec["detail"] = "cannot tell the chapter: no course.chapter metadata and no check() calls"
         if nb is not None and rec["chapter"]:
-            rec.update(_execute(work, private, data, timeout))
+            rec["flags"] = reference_calls(nb, rec["chapter"])
+            verdicts = _execute(work, private, data, rec, timeout, mode, limits, hidden, eval_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for name in ("stage.path", "sockets.path"):   # stage: empty mount points (the mounts died
+            if (private / name).exists():              # with the sandbox); sockets: the kernel's
+                shutil.rmtree((private / name).read_text(), ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
-    rec["exercises"] = score(rec["chapter"], rec.pop("results", [])) if rec["chapter"] else {}
+    rec["exercises"] = score(rec["chapter"], verdicts) if rec["chapter"] else {}
     rec["score"] = sum(e["points"] for e in rec["exercises"].values() if e["status"] == "passed")
     rec["max_score"] = sum(e["points"] for e in rec["exercises"].values())
     rec["seconds"] = round(time.perf_counter() - start, 1)
     return rec
 
 
-def _execute(work: Path, private: Path, data: bytes, timeout: int) -> dict:
-    src, dst, results = work / "submission.ipynb", work / "executed.ipynb", work / record.RESULTS_NAME
-    src.write_bytes(data)
-    results.write_text("")  # fresh and empty: nothing planted earlier can be in it
-    key, run_id = secrets.token_bytes(32), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_GRADING_")}
-    env.update({record.KEY_ENV: key.hex(), record.RUN_ENV: run_id, record.RESULTS_ENV: str(results),
-                "COURSE_FAST": "1", "COURSE_THREADS": env.get("COURSE_THREADS", "1"),
-                "PYTHONUNBUFFERED": "1"})
+def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mode: str,
+             limits: sandbox.Limits, hidden, eval_seconds: int) -> dict:
+    """Run the worker on one notebook; fill rec's status, detail, errors, executed; the verdicts."""
+    sockets, stage = private / "sockets", private / "stage"
+    sockets.mkdir()
+    stage.mkdir()
+    private.chmod(0o711)
+    if os.path.isdir("/tmp"):   # a Unix socket's path holds at most ~107 bytes: keep it short
+        sockets = Path(tempfile.mkdtemp(prefix="course-sock-", dir="/tmp"))
+        (private / "sockets.path").write_text(str(sockets))
+    if mode == "bwrap" and os.geteuid() == 0 and os.path.isdir("/tmp"):
+        # bwrap, already unprivileged, must reach the staged bind sources: not under a 0700 folder
+        # (TMPDIR may be one), so they go to a folder of their own in /tmp, deleted afterwards
+        stage = Path(tempfile.mkdtemp(prefix="course-stage-", dir="/tmp"))
+        stage.chmod(0o711)
+        (private / "stage.path").write_text(str(stage))
+    (private / "submission.ipynb").write_bytes(data)
+    env = {**_kernel_env(), **_writable_caches(work)}
+    uid = sandbox.fresh_uid() if mode == "bwrap" and os.geteuid() == 0 else None
+    if uid is not None:
+        sandbox.give_to(uid, work, sockets)
+    n = len(cases.chapter_exercises(rec["chapter"]))
+    job = {"notebook": str(private / "submission.ipynb"), "work": str(work), "sockets": str(sockets),
+           "sandbox": mode, "limits": asdict(limits), "uid": uid, "stage": str(stage), "env": env,
+           "readable": [str(p) for p in _readable_paths()],
+           "hidden": [str(Path(h).resolve()) for h in hidden] + [str(private)],
+           "timeout": timeout, "total": timeout + GRACE, "chapter": rec["chapter"], "eval_seconds": eval_seconds}
+    (private / "job.json").write_text(json.dumps(job))
+    why = _run_worker(private, limit=2 * (timeout + GRACE) + n * (eval_seconds + GRACE) + 2 * GRACE)
     try:
-        status = _run_worker(src, dst, env, timeout, private / "worker.log")
-    finally:
-        _kill_run(run_id)
-    verified, ignored = record.read_results(results, key, run_id)
-    detail = ""
-    if status == "failed":
-        detail = (private / "worker.log").read_text(errors="replace").strip()[-300:]
-    elif status == "timeout":
-        detail = f"time limit: {timeout} s per cell, {timeout + GRACE} s in all"
-    return {"status": status, "detail": detail, "results": verified, "ignored_lines": ignored,
-            "errors": _cell_errors(dst), "executed": dst.read_bytes() if dst.exists() else None}
+        out = json.loads((private / "verdicts.json").read_text())
+    except (OSError, ValueError):
+        out = {}
+    rec["status"], rec["detail"] = str(out.get("status", "failed")), str(out.get("detail", ""))[:300]
+    rec["processes_left"] = _kill_leftovers(out.get("pidns") or [], uid)
+    if why:
+        rec["status"] = "timeout" if why == "timeout" else "failed"
+        log = (private / "worker.log").read_text(errors="replace").strip()[-300:] if why != "timeout" else ""
+        rec["detail"] = (f"{why}; {log}" if log else why)[:400]
+    if out.get("truncated"):
+        rec["detail"] = (rec["detail"] + "; outputs beyond 2 MB were dropped").strip("; ")
+    executed = private / "executed.ipynb"
+    rec["errors"] = _cell_errors(executed)
+    rec["executed"] = executed.read_bytes() if executed.exists() else None
+    return out.get("exercises", {}) if isinstance(out.get("exercises"), dict) else {}
 
 
 def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter: str | None = None,
-          work_root=None, log=lambda msg: print(msg, flush=True)) -> dict:
+          work_root=None, sandbox_mode: str = "auto", limits: sandbox.Limits = sandbox.Limits(),
+          eval_seconds: int = EVAL_SECONDS, log=lambda msg: print(msg, flush=True)) -> dict:
     """Grade every submission; write DIR/grades.json, grades.csv, feedback/, executed/; return
-    the state {learner: record}."""
+    the state {learner: record}. SandboxUnavailable if `sandbox_mode` cannot be had here."""
     out_dir = Path(out_dir)
+    mode = sandbox.resolve(sandbox_mode)
+    if mode == "none":
+        log("WARNING: --sandbox none: learner code runs with YOUR rights (it can read your files, "
+            "use the network and change your grades). Grade only trusted notebooks this way.")
     todo = find_submissions(submissions, exclude=out_dir)
     try:
         state = report.load_state(out_dir)
@@ -217,6 +400,7 @@ def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter
         if not force:
             raise
         state = {}  # --force: an unreadable grades file is replaced
+    hidden = [Path(s) for s in submissions] + [out_dir] + [p for _, p in todo]
     fingerprint = _fingerprint()
     for n, (learner, path) in enumerate(todo, 1):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -225,11 +409,11 @@ def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter
             log(f"[{n}/{len(todo)}] {learner}: already graded ({old['score']}/{old['max_score']}), skipped")
             continue
         log(f"[{n}/{len(todo)}] {learner}: {path} ...")
-        rec = grade_one(path, learner, timeout, chapter, work_root)
+        rec = grade_one(path, learner, timeout, chapter, work_root, mode, limits, hidden, eval_seconds)
         executed = rec.pop("executed", None)
         if executed:
             (out_dir / "executed").mkdir(parents=True, exist_ok=True)
-            (out_dir / "executed" / f"{report.safe_name(learner)}.ipynb").write_bytes(executed)
+            atomic_write(out_dir / "executed" / f"{report.safe_name(learner)}.ipynb", executed)
         now = _fingerprint()
         changed = sorted(k for k in fingerprint.keys() | now.keys() if fingerprint.get(k) != now.get(k))
         if changed:
@@ -241,6 +425,7 @@ def grade(submissions, out_dir, timeout: int = 300, force: bool = False, chapter
                                 f"(recorded as 'tampered' in {out_dir / report.STATE}). Restore the "
                                 "package (e.g. git checkout course_utils/grading) and run again: "
                                 "learners graded so far are kept and skipped.")
-        log(f"    {rec['score']}/{rec['max_score']} ({rec['status']}, {rec['seconds']:.0f} s)")
+        flags = f", flagged: {', '.join(rec['flags'])}" if rec["flags"] else ""
+        log(f"    {rec['score']}/{rec['max_score']} ({rec['status']}, {rec['seconds']:.0f} s{flags})")
     report.write_all(out_dir, state)
     return state

@@ -9,7 +9,7 @@ import io
 import json
 from pathlib import Path
 
-from course_utils.paths import atomic_write
+from course_utils.paths import atomic_write  # text or bytes, fsynced
 
 from . import cases
 
@@ -19,9 +19,12 @@ STATE, TABLE, FEEDBACK = "grades.json", "grades.csv", "feedback"
 STATUS_TEXT = {
     "ok": "the notebook ran from top to bottom without errors",
     "errors": "some cells raised errors (listed below); the grader ran the remaining cells anyway",
-    "timeout": "the notebook was stopped at the time limit; checks that ran before it count",
-    "kernel died": "the Python kernel died (os._exit, a crash or out of memory); checks that ran "
-                   "before it count",
+    "timeout": "the notebook was stopped at the time limit; the exercises defined before the cell "
+               "that ran too long were graded",
+    "kernel died": "the Python kernel died (os._exit, a crash or out of memory); the exercises "
+                   "defined before that cell were graded",
+    "memory": "a cell ran out of memory (the sandbox's limit); checks of functions defined before "
+              "and after it count",
     "failed": "the notebook could not be run",
     "tampered": "the notebook changed the course's own source files (they were restored); an "
                 "instructor will look at it",
@@ -48,14 +51,15 @@ def _table(state: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["learner", "chapter", "score", "max_score", "percent", "status", *ids,
-                     "ignored_lines", "seconds", "graded_at"])
+                     "flags", "sandbox", "seconds", "graded_at"])
     for name in sorted(state):
         rec = state[name]
         marks = [int(rec["exercises"][ex]["status"] == "passed") if ex in rec["exercises"] else ""
                  for ex in ids]
         percent = round(100 * rec["score"] / rec["max_score"], 1) if rec["max_score"] else 0.0
         writer.writerow([name, rec["chapter"], rec["score"], rec["max_score"], percent,
-                         rec["status"], *marks, rec["ignored_lines"], rec["seconds"], rec["graded_at"]])
+                         rec["status"], *marks, " ".join(sorted(rec.get("flags", {}))),
+                         rec.get("sandbox", ""), rec["seconds"], rec["graded_at"]])
     return buf.getvalue()
 
 
@@ -88,9 +92,10 @@ def feedback(rec: dict) -> str:
         lines += ["", f"**Hint 1.** {hints[0]}"]
         if ex["status"] == "failed":
             lines += ["", f"**Hint 2.** {hints[1]}"]
-    if rec.get("ignored_lines"):
-        lines += ["", f"Note: {rec['ignored_lines']} line(s) in the results file were not written "
-                  "by a check and were ignored."]
+    if rec.get("flags"):
+        lines += ["", "For the instructor: these functions use the course package's own code "
+                  "(allowed for helpers; copying the reference answer is not):"]
+        lines += [f"- `{ex_id}`: {note}" for ex_id, note in rec["flags"].items()]
     return "\n".join(lines) + "\n"
 
 

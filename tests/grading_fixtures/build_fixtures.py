@@ -126,6 +126,12 @@ notebook("Off-by-one: pooling averages the padding too; ranks start at 0. Expect
             "    return np.asarray(token_embeddings, float).mean(axis=1)   # includes padding",
     ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2")), "off_by_one.ipynb")
 
+cells = exercises(cosine="def cosine_matrix(a, b):\n    while True:          # never returns, even when interrupted\n"
+                         "        try:\n            time.sleep(0.1)\n        except KeyboardInterrupt:\n            pass")
+cells[1] = 'check("01.cosine", cosine_matrix, time_limit=2)'
+notebook("A function that never returns and swallows the interrupt. Expected 4/5: the grader stops it "
+         "at its time limit, starts a fresh kernel and grades the other four.", cells, "endless_function.ipynb")
+
 OUTSIDE = r'''import pathlib
 # Bounded on purpose: acts only inside a grader's folder, and only on paths a grader might use.
 here = pathlib.Path.cwd()
@@ -142,4 +148,160 @@ if here.name.startswith("course-grade-"):
 notebook("Writes outside its folder: plants its signed result lines in other learners' folders "
          "and overwrites the grade files of tests/test_grading.py's layout. Expected 5/5 for itself, no effect on others.",
          exercises() + [OUTSIDE], "outside_writer.ipynb")
+
+# ------------------------------------------------------------------ hostile notebooks (issue 23)
+# Each acts only inside the grader's bubblewrap sandbox (PID 1 is bwrap there), so opening one by
+# hand does nothing hostile. tests/test_grading.py checks the score each earns by its real answers,
+# that the files around it are untouched and that none of its processes is left.
+GUARD = """import os, pathlib
+SANDBOXED = pathlib.Path("/proc/1/comm").read_text().strip() == "bwrap" and os.getuid() == 1000
+print("sandboxed:", SANDBOXED)"""
+
+
+def hostile(about, cells, path):
+    notebook(about, [GUARD] + cells, path)
+
+FORGED_RECORD = r'''import json
+if SANDBOXED:
+    try:   # the old attack: sign full marks with the key in the record module
+        from course_utils.grading import record
+        for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+            record.append({"exercise": ex, "status": "passed", "passed": True})
+        print("record: appended")
+    except Exception as err:
+        print("record:", type(err).__name__)
+    from course_utils.grading import checks
+    checks._run = lambda exercise, fn, time_limit: checks.CheckResult(exercise.id, "passed", 9, 9)
+    for ex in ["01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+        print(checks.check(ex, print))         # the patched check "passes" everything here
+        with open("check_results.jsonl", "a") as f:
+            f.write(json.dumps({"exercise": ex, "passed": True, "sig": "0" * 64}) + "\\n")'''
+hostile("Forged record: only cosine is right; signs full marks through the old record module, patches "
+         "check inside its kernel, writes result lines. Expected 1/5.",
+         [COSINE, CHECKS["cosine"], "def spearman(x, y):\n    return 0.0", FORGED_RECORD],
+         "hostile_forged_record.ipynb")
+
+KILLER = r'''import signal
+if SANDBOXED:
+    seen = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    print("processes I can see:", len(seen))
+    for pid in seen + [os.getppid(), 1]:
+        if pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError as err:
+                print("kill", pid, type(err).__name__)
+    for _ in range(40):                    # and floods the grader with 4 MB of junk output
+        print("junk" * 25_000)'''
+hostile("Kills every process it can see (the grader, its parent), then prints 4 MB of junk. Expected "
+        "5/5: it sees none of the grader's; the junk is cut at 2 MB.", exercises() + [KILLER],
+        "hostile_kill_grader.ipynb")
+
+DAEMON = r'''import sys, time
+if SANDBOXED:
+    if os.fork() == 0:                     # double fork + setsid + empty environment: a daemon
+        os.setsid()
+        if os.fork() == 0:
+            os.execve("/bin/sleep", ["sleep", "987.654"], {})
+        os._exit(0)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:                 # a second one that keeps trying to rewrite grades
+            for _ in range(6000):
+                for target in ["../out/grades.csv", "/tmp/out/grades.csv"]:
+                    try:
+                        pathlib.Path(target).write_text("learner,score\\nhostile_daemon,999\\n")
+                    except OSError:
+                        pass
+                time.sleep(0.1)
+            os._exit(0)
+        os._exit(0)
+    time.sleep(0.5)
+    print("daemons started")'''
+hostile("Starts double-forked daemons that outlive its cells (one execs `sleep 987.654`). Expected "
+         "4/5 (its spearman is wrong); no process of it is left after grading.",
+         exercises(spearman="def spearman(x, y):\n    return float(np.corrcoef(x, y)[0, 1])") + [DAEMON],
+         "hostile_daemon.ipynb")
+
+SNOOP = r'''import socket
+if SANDBOXED:
+    home = os.path.expanduser("~")
+    print("home:", home, sorted(os.listdir(home)))
+    print("/root:", sorted(os.listdir("/root")) if os.path.isdir("/root") else "absent")
+    found, grades = [], []
+    for top, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev", "usr", "site-packages", "lib", "share")]
+        found += [os.path.join(top, f) for f in files if f.endswith(".ipynb") and not top.startswith(os.getcwd())]
+        grades += [os.path.join(top, f) for f in files if f.startswith("grades.")]
+    print("notebooks I can see:", len(found), found[:5])
+    print("grades files I can see:", grades[:5])
+    print("secrets:", [p for p in ("/etc/shadow", "/root/.ssh/id_rsa") if os.access(p, os.R_OK)])
+    import re
+    print("environment:", sorted(k for k in os.environ if re.search("KEY|SECRET|PASSW|_TOKEN$", k)))
+    writable = []
+    for top in ["/", "/usr", "/etc", "/work", "/root", "/opt", "/var", "/tmp", home, os.getcwd()]:
+        for d in [top] + [os.path.join(top, x) for x in (os.listdir(top) if os.path.isdir(top) else [])][:40]:
+            if not os.path.isdir(d) or d.startswith(("/proc", "/sys", "/dev")):
+                continue
+            try:
+                with open(os.path.join(d, ".hostile_probe"), "w") as f:
+                    f.write("x")
+                os.remove(os.path.join(d, ".hostile_probe"))
+                writable.append(d)
+            except OSError:
+                pass
+    outside = sorted({d for d in writable if not d.startswith((os.getcwd(), "/tmp", home))})
+    print("writable outside my folder, /tmp and ~:", outside)
+    net = []
+    for host, port in [("1.1.1.1", 53), ("pypi.org", 443), ("127.0.0.1", 8888)]:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            net.append(host)
+        except OSError:
+            pass
+    print("network reachable:", net)
+    print("SNOOP-SUMMARY", len(found) + len(grades), len(outside), len(net))'''
+hostile("Reads ~, /root, looks for other learners' notebooks and grades, probes for writable folders and "
+         "the network. Expected 5/5; it finds nothing (SNOOP-SUMMARY 0 0 0 in its output).",
+         exercises() + [SNOOP], "hostile_snoop.ipynb")
+
+FORK_BOMB = r'''if SANDBOXED:
+    if os.fork() == 0:                     # the bomb runs in a child: this kernel goes on
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    print("fork bomb started")'''
+hostile("A fork bomb after its checks. Expected 3/5 (ranks start at 0, so ranks fails; cache is "
+         "unfinished); the bomb is stopped by the process limit and killed with the sandbox.",
+         exercises(ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2"),
+                   cache='def cached_encode(texts, encoder, cache):\n    raise NotImplementedError') + [FORK_BOMB],
+         "hostile_fork_bomb.ipynb")
+
+HOG = r'''if SANDBOXED:
+    hog = bytearray(30 * 2**30)            # 30 GB
+    print("allocated", len(hog))'''
+cells = exercises()
+cells.insert(4, HOG)
+hostile("Allocates 30 GB in the middle of the notebook. Expected 5/5, status 'memory': a MemoryError "
+         "in that cell, the rest runs.", cells, "hostile_memory.ipynb")
+
+FORGE_RESULTS = r'''import json
+if SANDBOXED:
+    fake = {"version": 1, "learners": {"hostile_forged_results": {"score": 5, "max_score": 5}}}
+    for folder in ["..", "../out", "/tmp/out", ".", os.path.expanduser("~")]:
+        try:
+            os.makedirs(os.path.join(folder, "feedback"), exist_ok=True)
+            pathlib.Path(folder, "grades.json").write_text(json.dumps(fake))
+            pathlib.Path(folder, "grades.csv").write_text("learner,score\\ngood,0\\n")
+            pathlib.Path(folder, "feedback", "good.md").write_text("corrupted")
+            print("wrote", folder)
+        except OSError as err:
+            print("could not write", folder, type(err).__name__)'''
+hostile("Writes forged grades.json / grades.csv / feedback wherever it can. Expected 2/5 (only cosine "
+         "and pooling are done).", exercises(**{n: f"def {f}(*args):\n    raise NotImplementedError" for n, f in
+                                                [("ranks", "average_ranks"), ("spearman", "spearman"),
+                                                 ("cache", "cached_encode")]}) + [FORGE_RESULTS],
+         "hostile_forged_results.ipynb")
 print("fixtures written")

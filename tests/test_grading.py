@@ -113,7 +113,7 @@ def test_generate_check_only_reports_stale_copies(tmp_path):
     np.float32(1.25), np.int64(7), np.array([{"k": 1}, None], dtype=object), np.zeros((0, 384))])
 def test_plain_data_survives_the_codec_exactly(value):
     handles = {}
-    back = remote.decode(json.loads(remote.dumps(remote.encode(value, lambda o: handles.setdefault(id(o), o) and 0))),
+    back = remote.from_wire(json.loads(remote.dumps(remote.to_wire(value, lambda o: handles.setdefault(id(o), o) and 0))),
                          lambda meta: pytest.fail("no handle expected"))
     assert not handles and cases._same(back, value) if not isinstance(value, float) else back == value
     assert type(back) is type(value)
@@ -125,7 +125,7 @@ def test_pandas_frames_and_series_cross_as_data():
     frame = pd.DataFrame({"recall@10": [0.5, 0.75], "ndcg@5": [0.25, 1.0]},
                          index=pd.Index([0.0, 0.5], name="alpha"))
     for value in (frame, frame["ndcg@5"], frame.iloc[:0]):
-        back = remote.decode(json.loads(remote.dumps(remote.encode(value, lambda o: pytest.fail("data")))), None)
+        back = remote.from_wire(json.loads(remote.dumps(remote.to_wire(value, lambda o: pytest.fail("data")))), None)
         assert type(back) is type(value) and back.equals(value) and back.index.name == "alpha"
         if isinstance(value, pd.DataFrame):
             assert list(back.columns) == list(value.columns)
@@ -136,16 +136,16 @@ def test_objects_that_are_not_data_travel_as_handles_never_as_pickles():
         def __call__(self, texts):
             return np.ones((len(texts), 2))
     given = []
-    data = remote.encode({"enc": Encoder(), "f": print}, lambda obj: given.append(obj) or len(given))
+    data = remote.to_wire({"enc": Encoder(), "f": print}, lambda obj: given.append(obj) or len(given))
     text = remote.dumps(data).decode()
     assert "pickle" not in text and len(given) == 2 and '"callable":true' in text
     with pytest.raises(remote.ProtocolError):
-        remote.decode({"$pickle": "gASV"}, lambda meta: None)
+        remote.from_wire({"$pickle": "gASV"}, lambda meta: None)
     deep = []
     for _ in range(remote.MAX_DEPTH + 5):
         deep = [deep]
     with pytest.raises(remote.ProtocolError, match="nested"):
-        remote.encode(deep, lambda o: 0)
+        remote.to_wire(deep, lambda o: 0)
 
 
 def test_a_learner_function_is_called_over_a_socket_and_mutations_come_back(tmp_path):

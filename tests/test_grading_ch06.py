@@ -101,7 +101,7 @@ def _bm25_course(query, docs, k1=1.5, b=0.75):
 
 @pytest.mark.parametrize("ex, fn", [
     ("06.bm25", _bm25_course),
-    ("06.rrf", lambda runs, k=60: hybrid.rrf(list(runs), k=k)),
+    ("06.rrf", lambda runs, k=60: hybrid.rrf(list(runs), rank_constant=k)),
     ("06.convex", lambda a, b, alpha: hybrid.convex_fusion(a, b, alpha)),
     ("06.alpha_sweep", lambda q, a, b, alphas: hybrid.alpha_sweep(q, a, b, alphas, ["recall@10", "ndcg@5"])),
 ], ids=["bm25-sparse", "rrf-course", "convex-course", "sweep-course"])

@@ -57,3 +57,13 @@ def _as_learner(fn):
 def test_package_function_passes_the_exercise(exercise, capsys):
     result = check(exercise, _as_learner(PACKAGE[exercise]))
     assert result, f"{result}: {result.message}"
+
+
+def test_a_function_that_mutates_its_input_cannot_change_the_hidden_cases(capsys):
+    """Mutate, then retry in the same kernel: the hidden inputs are the same for every attempt."""
+    def vandal(a, b):
+        a = np.asarray(a)
+        a[...] = 0 if isinstance(a, np.ndarray) and a.flags.writeable else a
+        return np.zeros((len(a), len(b)))
+    check("01.cosine", vandal)
+    assert check("01.cosine", _as_learner(embeddings.cosine_similarity))

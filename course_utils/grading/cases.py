@@ -60,9 +60,11 @@ def call(fn, *args, names=(), mutable=()):
 
     `names` are the parameter names used in the message ("your function changed its input `a`").
     """
-    before = copy.deepcopy(args)
-    out = fn(*args)
-    for i, (old, new) in enumerate(zip(before, args)):
+    # The learner's function gets fresh copies (but the objects it is meant to change), so a
+    # function that mutates its input cannot rewrite the hidden data for later attempts.
+    given = tuple(a if i in mutable else copy.deepcopy(a) for i, a in enumerate(args))
+    out = fn(*given)
+    for i, (old, new) in enumerate(zip(args, given)):
         if i not in mutable and not _same(old, new):
             name = names[i] if i < len(names) else f"argument {i + 1}"
             raise Fail(f"your function changed its input `{name}` in place; work on a copy "

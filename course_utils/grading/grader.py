@@ -50,7 +50,7 @@ from course_utils.paths import atomic_write
 
 from . import cases, report, sandbox
 
-__all__ = ["GRACE", "HERE", "learner_name", "find_submissions", "detect_chapter", "TamperedError",
+__all__ = ["reference_calls", "GRACE", "HERE", "learner_name", "find_submissions", "detect_chapter", "TamperedError",
            "score", "grade_one", "grade"]
 
 GRACE = 30  # seconds on top of the cell timeout for kernel start-up and shutdown

@@ -22,7 +22,7 @@ expected values or its comparison.
 
 >>> kernel = {}
 >>> data = {"ids": (1, 2), (0, "x"): np.arange(3, dtype=np.int8), "s": {1.5}, "none": None}
->>> back = decode(json.loads(dumps(encode(data, kernel.setdefault))), lambda h: h)
+>>> back = from_wire(json.loads(dumps(to_wire(data, kernel.setdefault))), lambda h: h)
 >>> back["ids"], back[(0, "x")].dtype, back["s"], kernel
 ((1, 2), dtype('int8'), {1.5}, {})
 """
@@ -40,7 +40,7 @@ import traceback
 
 import numpy as np
 
-__all__ = ["MAX_MESSAGE", "MAX_DEPTH", "ProtocolError", "PeerLost", "encode", "decode", "dumps",
+__all__ = ["MAX_MESSAGE", "MAX_DEPTH", "ProtocolError", "PeerLost", "to_wire", "from_wire", "dumps",
            "Peer", "where", "RemoteError", "Remote", "serve"]
 
 MAX_MESSAGE = 256 * 2**20   # bytes of one message; larger is an error, not read
@@ -70,14 +70,14 @@ def _from_npy(text: str):
     return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
 
 
-def encode(obj, handle, depth: int = 0):
+def to_wire(obj, handle, depth: int = 0):
     """`obj` as JSON-ready plain data; objects that are not data become {"$h": handle(obj)}."""
     if depth > MAX_DEPTH:
         raise ProtocolError(f"a value nested more than {MAX_DEPTH} levels deep")
     kind = type(obj)
     if obj is None or kind in (bool, int, float, str):
         return obj
-    sub = lambda x: encode(x, handle, depth + 1)
+    sub = lambda x: to_wire(x, handle, depth + 1)
     if isinstance(obj, np.generic):
         return {"$n": _npy(np.asarray(obj))} if obj.dtype.kind != "O" else sub(obj.item())
     if isinstance(obj, np.ndarray):
@@ -118,11 +118,11 @@ def encode(obj, handle, depth: int = 0):
             "name": str(getattr(obj, "__name__", "") or kind.__name__)[:200]}
 
 
-def decode(data, handle_of, depth: int = 0):
-    """The inverse of `encode`; {"$h": ...} becomes handle_of(that dict)."""
+def from_wire(data, handle_of, depth: int = 0):
+    """The inverse of `to_wire`; {"$h": ...} becomes handle_of(that dict)."""
     if depth > MAX_DEPTH:
         raise ProtocolError(f"a value nested more than {MAX_DEPTH} levels deep")
-    sub = lambda x: decode(x, handle_of, depth + 1)
+    sub = lambda x: from_wire(x, handle_of, depth + 1)
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
@@ -253,10 +253,10 @@ class Peer:
         return n
 
     def enc(self, obj):
-        return encode(obj, self.handle)
+        return to_wire(obj, self.handle)
 
     def dec(self, data):
-        return decode(data, lambda meta: Remote(self, meta))
+        return from_wire(data, lambda meta: Remote(self, meta))
 
     # ---- requests
     def request(self, op: str, h: int, *, args=(), kwargs=None, name: str | None = None):

@@ -244,3 +244,21 @@ def test_build_params(small):
         ann.build_index("OPQ4,IVF8,PQ4x4np", x, opq_max_train=5000)
     index = ann.build_index("OPQ4,IVF8,PQ4x4np,RFlat", x, opq_niter=2, opq_max_train=10_000)
     assert index.ntotal == len(x)
+
+
+def test_recall_qps_panels_and_memory_chart():
+    import matplotlib.pyplot as plt
+
+    x, q = ann.clustered_data(3000, 20, d=16, seed=0)
+    df = ann_sweep.sweep(x, q, {"Flat": {}, "IVF16,Flat": {"nprobe": [1, 4]}, "HNSW8": {"efSearch": [8, 32]},
+                                "LSH64r": {}}, show_progress=False)
+    axes = ann_sweep.plot_recall_qps_panels(df)
+    assert [ax.get_title() for ax in axes] == ["IVF and SQ", "HNSW", "LSH"]
+    labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert labels == ["HNSW8", "Pareto front (all indexes)", "exact search (Flat)"]
+    ax = ann_sweep.plot_memory_recall(df)
+    listed = [t.get_text() for t in ax.texts if t.get_text().startswith("memory-recall front")]
+    assert len(listed) == 1 and "1. " in listed[0]
+    with pytest.raises(ValueError, match="PANELS"):
+        ann_sweep.plot_recall_qps_panels(df[df["family"] == "Flat"])
+    plt.close("all")

@@ -221,6 +221,24 @@ def test_plots_draw_with_titles_and_legends():
         cluster_plots.plot_centroid_dendrogram(c, ["a", "b"])
     with pytest.raises(ValueError, match="labels_left has 5 entries for 90 points"):
         cluster_plots.plot_side_by_side(xy, Y[:5], Y)
+    lo, hi = cluster_plots.plot_choose_k(cluster.choose_k(X, [2, 3]))[1].get_ylim()
+    assert lo <= 0 and hi >= 0.25                                 # the silhouette axis starts at 0
+    plt.close("all")
+
+
+def test_side_by_side_colours_can_mean_the_same_in_both_panels():
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    topic = np.array(["a", "b", "c"])[Y]
+    colours = {"a": "tab:red", "b": "tab:blue", "c": "tab:green"}
+    left = {c: colours[topic[Y == c][0]] for c in range(3)}       # each cluster in its topic's colour
+    axes = cluster_plots.plot_side_by_side(X[:, :2], Y, topic, colors=(left, colours),
+                                           markers=({0: "s"}, None))
+    for ax, names in ((axes[0], ["0", "1", "2"]), (axes[1], ["a", "b", "c"])):
+        got = {t.get_label(): mcolors.to_hex(t.get_facecolor()[0]) for t in ax.collections}
+        assert sorted(got) == names
+    assert mcolors.to_hex(axes[0].collections[0].get_facecolor()[0]) == mcolors.to_hex("tab:red")
     plt.close("all")
 
 

@@ -13,6 +13,7 @@ from course_utils.evaluate import (
     average_precision_at_k,
     evaluate,
     hit_rate_at_k,
+    judged_at_k,
     mrr_at_k,
     ndcg_at_k,
     per_query_table,
@@ -266,3 +267,47 @@ def test_compare_bad_arguments():
     assert compare(qrels, run_a, run_b, missing="zero").n_queries == 30
     with pytest.raises(ValueError, match="at least 2 queries"):
         compare({"q0": qrels["q0"]}, run_a, run_a)
+
+
+# ---- Holm's correction for several comparisons
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 (m = 3): 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; 1 x 0.04 -> max(0.06, 0.04)
+    adjusted, rejected = significance.holm([0.01, 0.04, 0.03])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06]) and rejected == [True, False, False]
+    adj, rej = significance.holm({"a": 0.5, "b": 0.001}, alpha=0.01)
+    assert adj == pytest.approx({"a": 0.5, "b": 0.002}) and rej == {"a": False, "b": True}
+    assert significance.holm([0.9, 0.04])[0] == pytest.approx([0.9, 0.08])
+    assert significance.holm([0.9, 0.8])[0] == [1.0, 1.0]       # 2 x 0.8 capped at 1, then monotone
+    assert significance.holm([0.6, 0.7, 0.8])[0] == [1.0, 1.0, 1.0]
+
+
+def test_holm_against_statsmodels():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 5, 20):
+        p = rng.uniform(0, 0.2, m)
+        p[rng.integers(m)] = p[0]                               # a tie
+        reject, p_adj, _, _ = multitest.multipletests(p, alpha=0.05, method="holm")
+        ours, ours_reject = significance.holm(p.tolist())
+        assert np.allclose(ours, p_adj, atol=1e-12) and ours_reject == reject.tolist()
+
+
+def test_holm_bad_input():
+    for bad in ([], [0.1, 1.5], [-0.1], [float("nan")]):
+        with pytest.raises(ValueError, match="p_values"):
+            significance.holm(bad)
+    with pytest.raises(ValueError, match="alpha"):
+        significance.holm([0.1], alpha=1.0)
+
+
+# ---- judged@k: the share of the top k that has a judgment (any label, 0 included)
+def test_judged_at_k_by_hand():
+    qrel = {"d1": 1, "d3": 0, "d9": 2}                          # d3 judged not relevant
+    assert judged_at_k(["d1", "d2", "d3", "d4"], qrel, 4) == 0.5
+    assert judged_at_k(["d1", "d2", "d3", "d4"], qrel, 1) == 1.0
+    assert judged_at_k(["d2"], qrel, 10) == 0.0                 # divides by k, as precision
+    # an unjudged doc still counts 0 in every other metric
+    assert precision_at_k(["d2", "d1"], qrel, 2) == 0.5 and ndcg_at_k(["d3", "d2"], qrel, 2) == 0.0
+    run = {"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}, "q2": {"x": 1.0}}
+    got = evaluate({"q1": qrel, "q2": {"y": 1}}, run, ["judged@2", "judged@3"])
+    assert got == pytest.approx({"judged@2": (1 / 2 + 0) / 2, "judged@3": (2 / 3 + 0) / 2})

@@ -26,7 +26,8 @@ from course_utils.ann import indexes as ann
 from course_utils.search.exact import exact_search_faiss
 from course_utils.search.hits import Hits, as_matrix, check_k
 
-__all__ = ["sweep", "pareto", "tune", "plot_recall_qps", "plot_memory_recall"]
+__all__ = ["sweep", "pareto", "tune", "plot_recall_qps", "plot_recall_qps_panels", "plot_memory_recall",
+           "PANELS"]
 
 
 def sweep(vectors, queries, grid: dict, k: int = 10, *, train=None, exact: Hits | None = None,
@@ -219,11 +220,61 @@ def plot_recall_qps(df: pd.DataFrame, y: str = "qps_batch", ax=None, title: str 
     return ax
 
 
+# the panels of `plot_recall_qps_panels`: families that trade speed for recall the same way
+PANELS = {"IVF and SQ": ("IVF-Flat", "IVF-SQ", "SQ"),
+          "PQ and OPQ": ("IVF-PQ", "OPQ+IVF-PQ", "IVF-PQ + re-rank", "PQ", "OPQ+PQ"),
+          "HNSW": ("HNSW", "HNSW + re-rank"),
+          "LSH": ("LSH", "LSH + re-rank")}
+
+
+def plot_recall_qps_panels(df: pd.DataFrame, y: str = "qps_batch", min_recall: float | None = None,
+                           axes=None, ncols: int = 2):
+    """Small multiples of the recall-QPS chart: one panel per group of `PANELS` present in df.
+
+    In each panel every index is a line in its own colour (few per panel, so they stay apart),
+    exact search ("Flat") a black star and the Pareto front of the *whole* sweep a grey dashed
+    line, on shared axes: a panel shows how its family compares with the best of all.
+    Returns the array of Axes (one per panel drawn).
+    """
+    import matplotlib.pyplot as plt
+
+    r = _recall_col(df)
+    shown = df if min_recall is None else df[df[r] >= min_recall]
+    groups = {name: fams for name, fams in PANELS.items() if shown["family"].isin(fams).any()}
+    if not groups:
+        raise ValueError(f"no index of the families {sorted(set(df['family']))} is in PANELS")
+    nrows = -(-len(groups) // ncols)
+    if axes is None:
+        axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.2 * nrows), sharex=True,
+                            sharey=True, squeeze=False)[1]
+    axes = np.ravel(axes)
+    front, flat = pareto(shown, y), shown[shown["family"] == "Flat"]
+    for ax, (name, fams) in zip(axes, groups.items()):
+        part = shown[shown["family"].isin(fams)]
+        colours = plt.get_cmap("tab10")
+        for i, (index, rows) in enumerate(part.groupby("index", sort=False)):
+            rows = rows.sort_values(r)
+            ax.plot(rows[r], rows[y], marker="o", ms=4, color=colours(i % 10), label=index)
+        ax.plot(front[r], front[y], color="grey", ls="--", lw=1, label="Pareto front (all indexes)")
+        if len(flat):
+            ax.scatter(flat[r], flat[y], marker="*", s=140, color="black", zorder=3,
+                       label="exact search (Flat)")
+        ax.set(yscale="log", title=name, xlabel=f"{r} against exact search",
+               ylabel=f"queries per second ({y.split('_')[1]}, log)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower left")
+        ax.tick_params(labelbottom=True, labelleft=True)
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    return axes[:len(groups)]
+
+
 def plot_memory_recall(df: pd.DataFrame, ax=None, title: str | None = None):
     """Bytes per vector (x, log) against the best recall each index reached (y), by family.
 
-    Only the indexes on the memory-recall front (no other index has both fewer bytes and more
-    recall) are labelled; the others are identified by their family's colour.
+    The indexes on the memory-recall front (no other index has both fewer bytes and more recall)
+    are numbered on the chart and listed beside it (name, bytes per vector, recall), so labels
+    never collide; the others are identified by their family's colour.
     """
     import matplotlib.pyplot as plt
 
@@ -240,10 +291,12 @@ def plot_memory_recall(df: pd.DataFrame, ax=None, title: str | None = None):
         if row["recall"] > top:
             front.append(name)
             top = row["recall"]
-    for i, name in enumerate(front):  # alternate sides so neighbouring labels do not collide
-        ax.annotate(name, (best.loc[name, "bytes"], best.loc[name, "recall"]), fontsize=8,
-                    xytext=(-6, 5) if i % 2 == 0 else (6, -11), textcoords="offset points",
-                    ha="right" if i % 2 == 0 else "left")
+    for i, name in enumerate(front, 1):  # numbered on the chart, named in a list beside it
+        ax.annotate(str(i), (best.loc[name, "bytes"], best.loc[name, "recall"]), fontsize=8,
+                    xytext=(0, 7), textcoords="offset points", ha="center", fontweight="bold")
+    ax.text(1.02, 1.0, "memory-recall front:\n" + "\n".join(
+        f"{i}. {name} ({best.loc[name, 'bytes']:,.0f} B, {best.loc[name, 'recall']:.3f})"
+        for i, name in enumerate(front, 1)), transform=ax.transAxes, va="top", fontsize=8)
     ax.plot(best.loc[front, "bytes"], best.loc[front, "recall"], color="black", ls="--", lw=1,
             alpha=0.6, label="memory-recall front")
     ax.set(xscale="log", xlabel="bytes per vector (serialised index / n, log)",

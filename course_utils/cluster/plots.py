@@ -51,8 +51,11 @@ def plot_choose_k(table, axes=None, best_k: int | None = None):
     axes[0].set(xlabel="number of clusters k", ylabel="inertia (sum of squared distances)",
                 title="Elbow: inertia always falls; look for the bend")
     axes[1].plot(table["k"], table["silhouette"], marker="o", color="tab:green")
-    axes[1].set(xlabel="number of clusters k", ylabel="mean silhouette (cosine)",
-                title="Silhouette: higher = better separated")
+    sil = np.asarray(table["silhouette"], dtype=float)
+    axes[1].set(xlabel="number of clusters k", ylabel="mean silhouette (cosine; range -1 to 1)",
+                title="Silhouette: higher = better separated",
+                ylim=(min(0.0, 1.2 * sil.min()), max(0.25, 1.2 * sil.max())))  # from 0: no zoom on noise
+    axes[1].axhline(0, color="grey", lw=0.8)
     if best_k is not None:
         for ax in axes:
             ax.axvline(best_k, color="crimson", ls="--", lw=1, label=f"highest silhouette (k = {best_k})")
@@ -60,7 +63,8 @@ def plot_choose_k(table, axes=None, best_k: int | None = None):
     return axes
 
 
-def _scatter(ax, xy, labels, title, legend_title, cmap_name, max_legend=12):
+def _scatter(ax, xy, labels, title, legend_title, cmap_name, max_legend=12, colors=None,
+             markers=None):
     import matplotlib.pyplot as plt
 
     labels = np.asarray(labels)
@@ -69,8 +73,9 @@ def _scatter(ax, xy, labels, title, legend_title, cmap_name, max_legend=12):
     for i, name in enumerate(names):
         m = labels == name
         noise = str(name) == "-1"
-        ax.scatter(xy[m, 0], xy[m, 1], s=7 if noise else 10, alpha=0.35 if noise else 0.75,
-                   color="lightgrey" if noise else cmap(i % cmap.N),
+        colour = (colors or {}).get(name, "lightgrey" if noise else cmap(i % cmap.N))
+        ax.scatter(xy[m, 0], xy[m, 1], s=7 if noise else 12, alpha=0.35 if noise else 0.75,
+                   color=colour, marker=(markers or {}).get(name, "o"),
                    label="noise" if noise else str(name))
     ax.set(title=title, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
     if len(names) <= max_legend:
@@ -79,10 +84,14 @@ def _scatter(ax, xy, labels, title, legend_title, cmap_name, max_legend=12):
 
 
 def plot_side_by_side(xy, labels_left, labels_right, titles=("clusters", "true labels"),
-                      legend_titles=("cluster", "label"), cmaps=("tab10", "Dark2"), axes=None):
+                      legend_titles=("cluster", "label"), cmaps=("tab10", "Dark2"), axes=None,
+                      colors=(None, None), markers=(None, None)):
     """The same 2-D points twice, coloured by two labellings (e.g. clusters vs true topics).
 
-    Two different palettes, so nobody reads "same colour" as "same group" across the panels.
+    By default two different palettes, so nobody reads "same colour" as "same group" across the
+    panels. colors: optional ({label: colour} left, {label: colour} right) to make one colour mean
+    one thing in both panels (e.g. each cluster in the colour of its main topic); markers:
+    optional {label: marker} per panel to tell apart labels that share a colour.
     """
     import matplotlib.pyplot as plt
 
@@ -94,8 +103,10 @@ def plot_side_by_side(xy, labels_left, labels_right, titles=("clusters", "true l
             raise ValueError(f"{name} has {len(lab)} entries for {len(xy)} points")
     if axes is None:
         axes = plt.subplots(1, 2, figsize=(15, 6))[1]
-    _scatter(axes[0], xy, labels_left, titles[0], legend_titles[0], cmaps[0])
-    _scatter(axes[1], xy, labels_right, titles[1], legend_titles[1], cmaps[1])
+    _scatter(axes[0], xy, labels_left, titles[0], legend_titles[0], cmaps[0], colors=colors[0],
+             markers=markers[0])
+    _scatter(axes[1], xy, labels_right, titles[1], legend_titles[1], cmaps[1], colors=colors[1],
+             markers=markers[1])
     return axes
 
 

@@ -24,9 +24,19 @@ import pandas as pd
 from course_utils.runs import check_id, check_qrels, check_run, trec_order
 
 __all__ = ["VALID_METRICS", "precision_at_k", "recall_at_k", "hit_rate_at_k", "mrr_at_k",
-           "ndcg_at_k", "average_precision_at_k", "r_precision", "evaluate", "per_query_table"]
+           "ndcg_at_k", "average_precision_at_k", "r_precision", "judged_at_k", "evaluate",
+           "per_query_table"]
 
-VALID_METRICS = "precision@k, recall@k, hit_rate@k, mrr@k, ndcg@k, map@k, r_precision (or rprec)"
+VALID_METRICS = ("precision@k, recall@k, hit_rate@k, mrr@k, ndcg@k, map@k, judged@k, "
+                 "r_precision (or rprec)")
+
+
+class _Unjudged(int):
+    """The label of a retrieved doc that qrels does not mention: 0 in every formula (so not
+    relevant, as trec_eval assumes), but told apart from a judged 0 by `_judged`."""
+
+
+_UNJUDGED = _Unjudged(0)
 
 
 # ---- one formula per function; `labels`: relevance of the ranked docs, `judged`: all qrels labels
@@ -68,12 +78,16 @@ def _r_precision(labels, judged, k=None):
     return _precision(labels, judged, n_relevant) if n_relevant else 0.0
 
 
-_METRICS = {"precision": _precision, "recall": _recall, "hit_rate": _hit_rate, "mrr": _mrr,
+def _judged(labels, judged, k):
+    return sum(1 for rel in labels[:k] if type(rel) is not _Unjudged) / k
+
+
+_METRICS = {"judged": _judged, "precision": _precision, "recall": _recall, "hit_rate": _hit_rate, "mrr": _mrr,
             "ndcg": _ndcg, "map": _average_precision, "r_precision": _r_precision}
 
 
 def _labels(ranking, qrel):
-    return [qrel.get(doc_id, 0) for doc_id in ranking]
+    return [qrel[doc_id] if doc_id in qrel else _UNJUDGED for doc_id in ranking]
 
 
 # ---- public per-query metrics: ranking = doc ids best first, qrel = {doc_id: relevance}
@@ -142,6 +156,18 @@ def r_precision(ranking, qrel):
     0.5
     """
     return _r_precision(*_check_query(ranking, qrel, 1))
+
+
+def judged_at_k(ranking, qrel, k):
+    """Judged@k = (docs in the top k that qrel mentions, with any label) / k (ir_measures'
+    Judged@k; Sakai 2007): how much of the top k the judgments can score at all. Documents
+    nobody judged count as not relevant in every other metric, so a low judged@10 means the
+    other numbers may underrate a system that finds new, unjudged answers.
+
+    >>> judged_at_k(["d1", "d2", "d3", "d4"], {"d1": 1, "d3": 0}, k=4)
+    0.5
+    """
+    return _judged(*_check_query(ranking, qrel, k))
 
 
 # ---- whole runs

@@ -12,7 +12,7 @@ from scipy import stats
 
 from course_utils.evaluate.metrics import evaluate
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "compare", "holm"]
 
 _TESTS = ("t", "randomization", "bootstrap")
 _CHUNK = 1_000_000  # resampled values held in memory at once
@@ -64,6 +64,34 @@ def compare(qrels, run_a, run_b, metric="ndcg@10", test="t", n_resamples=10_000,
         p_value, ci_low, ci_high = _resampling_test(b - a, test, n_resamples, seed)
     return Comparison(metric, test, len(a), float(a.mean()), float(b.mean()),
                       float((b - a).mean()), float(p_value), float(ci_low), float(ci_high))
+
+
+def holm(p_values, alpha=0.05):
+    """Holm's step-down correction for m tests at once (Holm 1979): family-wise error <= alpha.
+
+    Sort the p-values, p_(1) <= ... <= p_(m); the adjusted p_(i) is
+    max over j <= i of min(1, (m - j + 1) * p_(j)); a test is rejected when its adjusted p <= alpha.
+    Less conservative than Bonferroni (m * p) and valid under any dependence between the tests.
+    p_values: a sequence of m p-values in [0, 1] (a dict keeps its keys).
+    Returns (adjusted p-values in the input order, rejected flags) -- lists, or dicts for a dict.
+    >>> holm([0.01, 0.04, 0.03])
+    ([0.03, 0.06, 0.06], [True, False, False])
+    """
+    keys = list(p_values) if isinstance(p_values, dict) else None
+    p = np.asarray(list(p_values.values()) if keys is not None else list(p_values), dtype=float)
+    if p.ndim != 1 or len(p) == 0 or np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p_values must be a non-empty sequence of numbers in [0, 1], got {p_values!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    order = np.argsort(p, kind="stable")
+    steps = (len(p) - np.arange(len(p))) * p[order]          # (m - j + 1) * p_(j), j = 1..m
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    adjusted_list = [round(float(a), 15) for a in adjusted]
+    rejected = [a <= alpha for a in adjusted_list]
+    if keys is not None:
+        return dict(zip(keys, adjusted_list)), dict(zip(keys, rejected))
+    return adjusted_list, rejected
 
 
 def _paired_scores(qrels, run_a, run_b, metric, missing):

@@ -227,15 +227,17 @@ class BM25:
 
 
 def _dense_topk(weights: sp.csr_matrix, words: np.ndarray, counts: np.ndarray, k: int):
-    """Top-k (scores, ids) of one query: its words' weight rows summed into a dense array."""
-    block = weights[words]
-    scores = np.bincount(block.indices, weights=np.repeat(counts, np.diff(block.indptr)) * block.data,
-                         minlength=weights.shape[1]).astype(np.float32)
+    """Top-k (scores, ids) of one query: its words' weight rows added into a dense array."""
+    scores = np.zeros(weights.shape[1], np.float32)
+    for word, count in zip(words, counts):
+        lo, hi = weights.indptr[word], weights.indptr[word + 1]
+        scores[weights.indices[lo:hi]] += count * weights.data[lo:hi]   # a row has each doc once
     out_s, out_i = np.full(k, -np.inf, np.float32), np.full(k, -1, np.int64)
-    docs = np.flatnonzero(scores > 0)
-    if len(docs) > k:  # boundary ties: keep every candidate equal to the k-th score
-        kth = -np.partition(-scores[docs], k - 1)[k - 1]
-        docs = docs[scores[docs] >= kth]
+    if k < len(scores):  # boundary ties: keep every candidate equal to the k-th score
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        docs = np.flatnonzero(scores >= max(kth, np.finfo(np.float32).tiny))
+    else:
+        docs = np.flatnonzero(scores > 0)
     order = np.lexsort((docs, -scores[docs]))[:k]
     out_s[:len(order)], out_i[:len(order)] = scores[docs[order]], docs[order]
     return out_s, out_i

@@ -33,7 +33,14 @@ def candidates(n_queries, depth):
 
 
 def cross_encoder(folder, max_length):
+    import logging
+
     from sentence_transformers.cross_encoder import CrossEncoder
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()          # an untrained head on the backbone is expected here
+    hf_logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
 
     if folder:
         model = crossencoder.load_cross_encoder(folder)

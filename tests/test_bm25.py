@@ -92,24 +92,6 @@ def test_ties_go_to_the_smaller_row_even_at_the_kth_place():
     assert hits.scores[0, 0] == hits.scores[0, 1]
 
 
-def test_dense_and_sparse_paths_give_the_same_hits():
-    """Queries with common words take the dense path; each must equal the sparse product's top-k."""
-    from course_utils.lexical.bm25 import _sparse_topk
-
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(200)]
-    draw = lambda n: [words[min(int(z), 199)] for z in rng.zipf(1.3, size=n)]
-    docs = [draw(int(n)) for n in rng.integers(3, 30, 2000)]
-    queries = [draw(int(n)) for n in rng.integers(1, 5, 150)] + [["w199", "unknown"], []]
-    index = bm25.BM25(variant="lucene").fit(docs)
-    postings = [sum(index.df[index.vocab[w]] for w in q if w in index.vocab) for q in queries]
-    assert min(postings) < index.n_docs / 8 < max(postings)          # both paths are used
-    hits = index.search(queries, k=10)
-    ref = _sparse_topk((index.query_matrix(queries) @ index.weights).tocsr(), 10)
-    np.testing.assert_array_equal(hits.ids, ref.ids)
-    np.testing.assert_allclose(hits.scores, ref.scores, rtol=1e-5)
-
-
 def test_search_batches_give_the_same_hits():
     index = bm25.BM25().fit(DOCS)
     queries = ["cat", "dog mat", "red bird", "cats dogs"]

@@ -197,50 +197,16 @@ class BM25:
 
     def search(self, queries, k: int = 100, batch_size: int = 1024,
                show_progress: bool = False) -> Hits:
-        """Top-k documents (score > 0) of each query: Hits (n_queries, k), ids = row positions.
-
-        A query whose words together occur in many documents (more than `n_docs / 8`
-        postings) is scored into a dense array by summing its words' weight rows; the others
-        through one sparse product per batch, which touches only the documents they match.
-        """
+        """Top-k documents (score > 0) of each query: Hits (n_queries, k), ids = row positions."""
         k = check_k(k)
         parts = []
-        rows = self.weights.tocsr() if self.weights is not None else None
         for start in tqdm(range(0, len(queries), batch_size), desc="BM25", unit="batch",
                           disable=not show_progress):
-            qm = self.query_matrix(queries[start:start + batch_size])
-            total = np.concatenate([[0], np.cumsum(self.df[qm.indices])])
-            postings = total[qm.indptr[1:]] - total[qm.indptr[:-1]]   # per query
-            heavy = np.flatnonzero(postings > self.n_docs / 8)
-            hits = _sparse_topk((qm @ rows).tocsr(), k) if len(heavy) < qm.shape[0] else None
-            if len(heavy):
-                if hits is None:
-                    hits = Hits(np.full((qm.shape[0], k), -np.inf, np.float32),
-                                np.full((qm.shape[0], k), -1, np.int64))
-                for r in heavy:
-                    lo, hi = qm.indptr[r], qm.indptr[r + 1]
-                    hits.scores[r], hits.ids[r] = _dense_topk(rows, qm.indices[lo:hi], qm.data[lo:hi], k)
-            parts.append(hits)
+            scores = self.query_matrix(queries[start:start + batch_size]) @ self.weights
+            parts.append(_sparse_topk(scores.tocsr(), k))
         if not parts:
             return pad_hits(np.zeros((0, 0)), np.zeros((0, 0), np.int64), k)
         return Hits(*(np.concatenate(p) for p in zip(*parts)))
-
-
-def _dense_topk(weights: sp.csr_matrix, words: np.ndarray, counts: np.ndarray, k: int):
-    """Top-k (scores, ids) of one query: its words' weight rows added into a dense array."""
-    scores = np.zeros(weights.shape[1], np.float32)
-    for word, count in zip(words, counts):
-        lo, hi = weights.indptr[word], weights.indptr[word + 1]
-        scores[weights.indices[lo:hi]] += count * weights.data[lo:hi]   # a row has each doc once
-    out_s, out_i = np.full(k, -np.inf, np.float32), np.full(k, -1, np.int64)
-    if k < len(scores):  # boundary ties: keep every candidate equal to the k-th score
-        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
-        docs = np.flatnonzero(scores >= max(kth, np.finfo(np.float32).tiny))
-    else:
-        docs = np.flatnonzero(scores > 0)
-    order = np.lexsort((docs, -scores[docs]))[:k]
-    out_s[:len(order)], out_i[:len(order)] = scores[docs[order]], docs[order]
-    return out_s, out_i
 
 
 def _sparse_topk(scores: sp.csr_matrix, k: int) -> Hits:

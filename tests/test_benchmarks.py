@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "bench_ann.py": ["--n", "12000", "--queries", "50", "--d", "48"],
     "bench_bm25.py": ["--docs", "2000"],
+    "bench_rerank.py": ["--queries", "1", "--depth", "3"],
     "bench_encode.py": ["--docs", "6", "--sentences", "16", "--threads", "1"],
     "bench_evaluate.py": ["--queries", "200", "--docs", "20", "--repeats", "1"],
     "bench_fast_embeddings.py": ["--pairs", "8", "--threads", "1"],

@@ -7,6 +7,7 @@ import pytest
 
 from course_utils import crossencoder, expansion, rerank
 from course_utils.embeddings.cache import EmbeddingCache
+from course_utils.rerank import scorers, stage
 from course_utils.search import Hits
 
 
@@ -92,6 +93,58 @@ def test_training_pairs_positives_and_hard_negatives():
         crossencoder.training_pairs({"x": "?"}, qrels, DOCS, RUN)
 
 
+def test_mine_negatives_skips_judged_and_top_unjudged_and_adds_random():
+    runs = {"bm25": {"q": {"a": 5, "b": 4, "c": 3, "d": 2, "e": 1}}, "dense": {"q": {"e": 5, "c": 4, "d": 3}}}
+    qrels = {"q": {"a": 1}, "s": {"a": 1, "b": 1}}               # "s" shares "a": "b" is a sibling's positive
+    negs = crossencoder.mine_negatives(runs, qrels, list("abcdefgh"), per_run=1, random=2, skip=1, depth=1, seed=0)
+    assert negs["q"][:2] == ["d", "c"]        # bm25 without a, b: c d e -> skip c, take d; dense: e c d -> skip e, take c
+    assert len(negs["q"]) == 4 and not {"a", "b"} & set(negs["q"]) and len(set(negs["q"])) == 4
+    assert negs == crossencoder.mine_negatives(runs, qrels, list("abcdefgh"), per_run=1, random=2, skip=1, depth=1, seed=0)
+
+
+def test_labelled_pairs_and_validation_samples():
+    pairs = crossencoder.labelled_pairs(QUERIES, {"q1": {"a": 1}, "q2": {"b": 1}}, DOCS, {"q1": ["c"], "q2": ["e"]},
+                                        exclude=["q2"])
+    assert pairs == [("red apple", "red apple pie", 1.0), ("red apple", "red car", 0.0)]
+    with pytest.raises(ValueError, match="no training pairs"):
+        crossencoder.labelled_pairs(QUERIES, {"q1": {"a": 1}}, DOCS, {}, exclude=["q1"])
+    samples = crossencoder.validation_samples(QUERIES, {"q1": {"a": 1}}, DOCS, RUN, depth=2)
+    assert samples == [{"query": "red apple", "positive": ["red apple pie"], "documents": ["red car", "apple"]}]
+
+
+def test_interpolate_endpoints_and_tail():
+    first = {"q": {"a": 3.0, "b": 2.0, "c": 1.0, "d": 0.5}}
+    second = {"q": {"a": 0.0, "b": 1.0, "c": 5.0}}
+    order = lambda run: sorted(run["q"], key=run["q"].get, reverse=True)
+    assert order(stage.interpolate(first, second, 0.0, depth=3)) == ["a", "b", "c", "d"]
+    assert order(stage.interpolate(first, second, 1.0, depth=3)) == ["c", "b", "a", "d"]
+    with pytest.raises(KeyError, match="depth"):
+        stage.interpolate(first, {"q": {"a": 1.0}}, 0.5, depth=3)
+    with pytest.raises(ValueError, match="weight"):
+        stage.interpolate(first, second, 1.5, depth=3)
+
+
+def test_cached_scorer_scores_each_pair_once():
+    calls = []
+
+    def count(query, docs):
+        calls.append(list(docs))
+        return [float(len(d)) for d in docs]
+    scorer = scorers.cached_scorer(count, "test-count")
+    assert scorer("q", ["ab", "c", "ab"]) == [2.0, 1.0, 2.0]
+    assert scorer("q", ["c", "xyz"]) == [1.0, 3.0]
+    assert calls == [["ab", "c"], ["xyz"]]
+
+
+def test_random_scorer_is_seeded_and_rerank_with_equals_the_cross_encoder_rerank():
+    control = scorers.random_scorer(1)
+    assert control("q", ["a", "b"]) == control("q", ["a", "b"]) != scorers.random_scorer(2)("q", ["a", "b"])
+    ce = FakeCrossEncoder()
+    a = stage.rerank_with(RUN, QUERIES, DOCS, scorers.cross_encoder_scorer(ce), depth=3)
+    b = rerank.rerank(RUN, QUERIES, DOCS, ce, depth=3, show_progress=False)
+    assert all(sorted(a[q], key=a[q].get, reverse=True) == sorted(b[q], key=b[q].get, reverse=True) for q in RUN)
+
+
 @pytest.mark.model
 def test_train_cross_encoder_is_cached_by_config(tmp_path):
     pairs = [("red apple", "red apple pie", 1.0), ("red apple", "a green pear", 0.0)] * 2
@@ -103,6 +156,10 @@ def test_train_cross_encoder_is_cached_by_config(tmp_path):
     assert len(list(tmp_path.iterdir())) == 1                     # one model folder, no leftovers
     scores = rerank.pair_scores(again, [p[:2] for p in pairs], show_progress=False)
     assert scores.shape == (4,) and np.isfinite(scores).all()
+    samples = crossencoder.validation_samples({"q": "red apple"}, {"q": {"a": 1}}, DOCS, {"q": {"a": 2.0, "c": 1.0}})
+    logged = crossencoder.train_cross_encoder(pairs, validation=samples, evaluations=1, **kw)
+    log = crossencoder.training_log(logged)
+    assert logged.trained_now and log["loss"] and log["validation"][0][0] == 1 and log["first_stage"] == 1.0
 
 
 def test_rocchio_moves_queries_towards_their_neighbours():
@@ -124,7 +181,7 @@ def test_vocabulary_nearest_terms_and_expand():
     assert expansion.expand_texts(["p53"], near) == ["p53 tumour mouse"]
 
 
-@pytest.mark.parametrize("module", [rerank, crossencoder, expansion])
+@pytest.mark.parametrize("module", [rerank, crossencoder, expansion, scorers, stage])
 def test_doctests(module):
     import doctest
 

@@ -26,7 +26,8 @@ from course_utils.models.loading import model_id
 from course_utils.rerank.stage import keep_tail
 from course_utils.runs import check_run, trec_order
 
-__all__ = ["score_namespace", "pair_scores", "rerank", "maxsim", "maxsim_scores"]
+__all__ = ["score_namespace", "pair_key", "pair_scores", "rerank", "maxsim", "maxsim_scores",
+           "token_vectors"]
 
 _SEP = "\x1f"  # between query and document in the cache key (never in normal text)
 
@@ -39,6 +40,15 @@ def score_namespace(model) -> str:
     'ce__ce-1__len256'
     """
     return f"ce__{model_id(model)}__len{getattr(model, 'max_seq_length', None)}"
+
+
+def pair_key(query: str, doc: str) -> str:
+    """The cache key of a (query, document) pair: both texts joined by an unused separator.
+
+    >>> pair_key("q", "d").split(_SEP)
+    ['q', 'd']
+    """
+    return f"{query}{_SEP}{doc}"
 
 
 def _predict(model, pairs, batch_size):
@@ -64,7 +74,7 @@ def pair_scores(model, pairs, batch_size: int = 32, cache: bool | EmbeddingCache
         cache = None
     elif not isinstance(cache, EmbeddingCache):
         raise TypeError(f"cache must be True, False or an EmbeddingCache, got {type(cache).__name__}")
-    keys = [q + _SEP + d for q, d in pairs]
+    keys = [pair_key(q, d) for q, d in pairs]
     unique = list(dict.fromkeys(keys))
     found, missing = cache.get(unique) if cache is not None else ({}, list(range(len(unique))))
     missing.sort(key=lambda i: len(unique[i]))
@@ -121,7 +131,8 @@ def maxsim(query_tokens: np.ndarray, doc_tokens: np.ndarray) -> float:
     return float((query_tokens @ doc_tokens.T).max(axis=1).sum())
 
 
-def _token_vectors(model, texts, batch_size):
+def token_vectors(model, texts, batch_size: int = 16) -> list[np.ndarray]:
+    """Each text's token vectors from a bi-encoder, L2-normalised rows: a list of (n_tokens, d)."""
     out = model.encode(texts, output_value="token_embeddings", batch_size=batch_size,
                        show_progress_bar=False, convert_to_numpy=False)
     vecs = []
@@ -137,6 +148,6 @@ def maxsim_scores(model, query: str, docs: list[str], batch_size: int = 16) -> n
     Special tokens ([CLS], [SEP]) are kept, as ColBERT keeps its markers.
     >>> maxsim_scores(model, "aspirin and stroke", ["Aspirin lowers stroke risk."])  # doctest: +SKIP
     """
-    q = _token_vectors(model, [query], batch_size)[0]
-    return np.array([maxsim(q, d) for d in _token_vectors(model, list(docs), batch_size)],
+    q = token_vectors(model, [query], batch_size)[0]
+    return np.array([maxsim(q, d) for d in token_vectors(model, list(docs), batch_size)],
                     dtype=np.float32)

@@ -1,10 +1,13 @@
 """Train a cross-encoder re-ranker from the bundled MiniLM backbone, once, and cache it on disk.
 
-No package ships a pretrained cross-encoder (see shared/ASSETS.md), so the course builds one:
+No package ships a pretrained cross-encoder, so the course builds one:
 `CrossEncoder(<MiniLM folder>, num_labels=1)` puts a new one-logit head on all-MiniLM-L6-v2,
 and `CrossEncoderTrainer` with `BinaryCrossEntropyLoss` teaches it to tell a query's relevant
-documents (label 1) from hard negatives (label 0): documents a first-stage retriever (BM25)
-ranks high for the query but that are not judged relevant.
+documents (label 1) from negatives (label 0). `mine_negatives` draws several per query: hard
+ones from the top of first-stage runs (BM25, dense) after skipping the first few unjudged
+documents (with sparse judgments those are often unjudged positives), plus random ones.
+`train_cross_encoder` can evaluate on validation samples while it trains (nDCG@10 of re-ranking
+each validation query's candidates) and keeps the loss and validation curves with the model.
 
 The trained model is saved under `<model cache>/<name>-<hash>`, the hash covering the training
 configuration and the training pairs, so the same configuration is trained once and then loaded
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -22,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from course_utils.finetune.pairs import mine_hard_negatives
 from course_utils.paths import model_cache_dir
 from course_utils.runs import trec_order
 
-__all__ = ["training_pairs", "train_cross_encoder", "load_cross_encoder"]
+__all__ = ["training_pairs", "mine_negatives", "labelled_pairs", "validation_samples",
+           "train_cross_encoder", "load_cross_encoder", "training_log"]
 
 
 def training_pairs(queries: Mapping, qrels: Mapping, doc_text: Mapping, run: Mapping,
@@ -56,6 +62,70 @@ def training_pairs(queries: Mapping, qrels: Mapping, doc_text: Mapping, run: Map
     return pairs
 
 
+def mine_negatives(runs: Mapping[str, Mapping], qrels: Mapping, doc_ids, per_run: int = 2,
+                   random: int = 1, skip: int = 3, depth: int = 20,
+                   seed: int = 0) -> dict[str, list[str]]:
+    """Negatives per query: `per_run` hard ones from each first-stage run (drawn from its ranks
+    skip+1..skip+depth once every judged document of the query and of its sibling claims is
+    removed, as `finetune.mine_hard_negatives`), then `random` unjudged documents of `doc_ids`.
+
+    runs {name: run}; qrels {qid: {doc_id: relevance}}; doc_ids: every document id.
+    >>> runs = {"bm25": {"q": {"d1": 3, "d2": 2, "d3": 1}}, "dense": {"q": {"d3": 2, "d1": 1}}}
+    >>> mine_negatives(runs, {"q": {"d1": 1}}, ["d1", "d2", "d3", "d4"], per_run=1, random=0,
+    ...                skip=0, depth=1)
+    {'q': ['d2', 'd3']}
+    """
+    rng = np.random.default_rng(seed)
+    out = {qid: [] for qid in qrels}
+    for i, run in enumerate(runs.values()):
+        mined = mine_hard_negatives(run, qrels, n=per_run, skip=skip, depth=depth, seed=seed + i)
+        for qid, docs in mined.items():
+            out[qid] += [d for d in docs if d not in out[qid]]
+    doc_ids = list(doc_ids)
+    for qid, docs in out.items():
+        taken = set(docs) | set(qrels[qid])
+        drawn = rng.choice(len(doc_ids), size=min(len(doc_ids), random + len(taken)), replace=False)
+        docs += [doc_ids[j] for j in drawn if doc_ids[j] not in taken][:random]
+    return {qid: docs for qid, docs in out.items() if docs}
+
+
+def labelled_pairs(queries: Mapping, qrels: Mapping, doc_text: Mapping, negatives: Mapping,
+                   exclude=()) -> list[tuple[str, str, float]]:
+    """(query, document, label) triples: each judged-relevant document (1.0), each negative (0.0).
+
+    negatives {qid: [doc_id, ...]} (from `mine_negatives`); exclude: query ids left out (e.g.
+    training claims that nearly copy a test claim).
+    >>> labelled_pairs({"q": "cats"}, {"q": {"d1": 1}}, {"d1": "cats purr", "d2": "dogs"}, {"q": ["d2"]})
+    [('cats', 'cats purr', 1.0), ('cats', 'dogs', 0.0)]
+    """
+    exclude = set(exclude)
+    pairs = []
+    for qid, judged in qrels.items():
+        if qid in exclude or qid not in queries:
+            continue
+        pairs += [(queries[qid], doc_text[d], 1.0) for d, rel in judged.items() if rel > 0 and d in doc_text]
+        pairs += [(queries[qid], doc_text[d], 0.0) for d in negatives.get(qid, []) if d in doc_text]
+    if not pairs:
+        raise ValueError("no training pairs: do queries, qrels and doc_text share query ids?")
+    return pairs
+
+
+def validation_samples(queries: Mapping, qrels: Mapping, doc_text: Mapping, run: Mapping,
+                       depth: int = 10) -> list[dict]:
+    """Samples for `CrossEncoderRerankingEvaluator`: each query with its relevant documents and
+    the run's top `depth` documents, in the run's order (so the evaluator also reports the
+    first stage's own nDCG on them).
+
+    >>> validation_samples({"q": "cats"}, {"q": {"d1": 1}}, {"d1": "cats purr", "d2": "dogs"},
+    ...                    {"q": {"d2": 2.0, "d1": 1.0}}, depth=2)
+    [{'query': 'cats', 'positive': ['cats purr'], 'documents': ['dogs', 'cats purr']}]
+    """
+    return [{"query": queries[qid],
+             "positive": [doc_text[d] for d, rel in qrels[qid].items() if rel > 0],
+             "documents": [doc_text[d] for d in trec_order(run[qid])[:depth]]}
+            for qid in qrels if qid in queries and qid in run]
+
+
 def _config_key(pairs, config: dict) -> str:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for query, doc, label in pairs:
@@ -63,21 +133,28 @@ def _config_key(pairs, config: dict) -> str:
     return digest.hexdigest()[:12]
 
 
-def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: int = 1,
+def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: float = 1,
                         learning_rate: float = 1e-4, batch_size: int = 16, max_length: int = 256,
-                        max_steps: int | None = None, warmup: float = 0.1, seed: int = 0,
-                        name: str = "minilm-ce", root: str | Path | None = None,
-                        show_progress: bool = True):
+                        max_steps: int | None = None, warmup: float = 0.1,
+                        scheduler: str = "linear", validation: list[dict] | None = None,
+                        evaluations: int = 3, seed: int = 0, name: str = "minilm-ce",
+                        root: str | Path | None = None, show_progress: bool = True):
     """Fine-tune a one-logit cross-encoder on (query, document, label) pairs; cached on disk.
 
     base_model: folder of the backbone (default: the bundled all-MiniLM-L6-v2).
     max_steps: stop after this many optimiser steps (a quick, weak model); None = full epochs.
+    warmup: fraction of the steps with a rising learning rate; scheduler: its decay afterwards
+    ("linear", "cosine", "constant_with_warmup"). validation: samples from `validation_samples`,
+    scored `evaluations` times while training (nDCG@10 printed beside the training loss).
     Returns the CrossEncoder, with `course_model_id` = its cache folder name (which keys the
-    re-ranking score cache) and `trained_now` = whether this call trained it.
+    re-ranking score cache), `trained_now` = whether this call trained it, and
+    `training_info` = its configuration, seconds, and the loss and validation curves.
     >>> ce = train_cross_encoder(pairs, max_steps=30)        # doctest: +SKIP
     >>> ce.course_model_id                                    # doctest: +SKIP
     'minilm-ce-3f9c0a12b4d1'
     """
+    import time
+
     from course_utils.models.loading import model_path, set_offline
 
     set_offline()
@@ -87,42 +164,104 @@ def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: 
     base = Path(base_model) if base_model else model_path()
     config = dict(base=base.name, epochs=epochs, lr=learning_rate, batch_size=batch_size,
                   max_length=max_length, max_steps=max_steps, warmup=warmup, seed=seed)
+    if scheduler != "linear" or validation:      # (older keys stay valid for older models)
+        config.update(scheduler=scheduler, evaluations=evaluations if validation else 0,
+                      validation=hashlib.sha256(json.dumps(validation, sort_keys=True).encode()
+                                                ).hexdigest()[:12] if validation else None)
     folder = Path(root or model_cache_dir()) / f"{name}-{_config_key(pairs, config)}"
     if (folder / "config.json").exists():
         return load_cross_encoder(folder, trained_now=False)
-    model = _fit(pairs, base, config, show_progress)
+    start = time.perf_counter()
+    model, log = _fit(pairs, base, config, validation, show_progress)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
     model.save_pretrained(str(tmp))
-    (tmp / "course_training.json").write_text(json.dumps({**config, "pairs": len(pairs)}))
+    info = {**config, "pairs": len(pairs), "seconds": time.perf_counter() - start, **log}
+    (tmp / "course_training.json").write_text(json.dumps(info))
     if folder.exists():  # a half-written folder from an interrupted run
         shutil.rmtree(folder)
     tmp.replace(folder)
     return load_cross_encoder(folder, trained_now=True)
 
 
-def _fit(pairs, base: Path, config: dict, show_progress: bool):
+def _log_printer(show: bool):
+    from transformers import TrainerCallback
+
+    class _Print(TrainerCallback):
+        """Print the training loss and the validation nDCG@10 as the trainer logs them."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not show or not logs:
+                return
+            ndcg = [v for k, v in logs.items() if k.endswith("ndcg@10") and "base_" not in k]
+            if "loss" in logs:
+                print(f"step {state.global_step:4d}/{state.max_steps}: training loss {logs['loss']:.4f}")
+            if ndcg:
+                print(f"step {state.global_step:4d}/{state.max_steps}: validation nDCG@10 {ndcg[0]:.4f}")
+    return _Print()
+
+
+def _fit(pairs, base: Path, config: dict, validation, show_progress: bool):
     import datasets
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import PrinterCallback, set_seed
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
-    model = CrossEncoder(str(base), num_labels=1, max_length=config["max_length"], device="cpu")
+    set_seed(config["seed"])          # the new head's initial weights, then the data order
+    quiet = logging.getLogger("sentence_transformers")
+    level, quiet.level = quiet.level, logging.ERROR   # "converting ... to CrossEncoder" is expected
+    try:
+        model = CrossEncoder(str(base), num_labels=1, max_length=config["max_length"], device="cpu")
+    finally:
+        quiet.setLevel(level)
     train = datasets.Dataset.from_dict({"query": [p[0] for p in pairs],
                                         "passage": [p[1] for p in pairs],
                                         "label": [p[2] for p in pairs]})
+    steps = config["max_steps"] or int(np.ceil(len(pairs) / config["batch_size"] * config["epochs"]))
+    every = max(1, steps // max(1, config.get("evaluations", 0))) if validation else None
+    evaluator = (CrossEncoderRerankingEvaluator(validation, at_k=10, always_rerank_positives=False,
+                                                name="val", batch_size=32, write_csv=False)
+                 if validation else None)
     with tempfile.TemporaryDirectory() as out:
         args = CrossEncoderTrainingArguments(
             output_dir=out, num_train_epochs=config["epochs"],
             max_steps=config["max_steps"] or -1, per_device_train_batch_size=config["batch_size"],
-            learning_rate=config["lr"], warmup_steps=config["warmup"], seed=config["seed"],
-            save_strategy="no", report_to="none", use_cpu=True, logging_steps=50,
-            disable_tqdm=not show_progress, dataloader_num_workers=0)
+            learning_rate=config["lr"], warmup_steps=int(round(config["warmup"] * steps)),
+            lr_scheduler_type=config.get("scheduler", "linear"), seed=config["seed"],
+            save_strategy="no", report_to="none", use_cpu=True,
+            logging_steps=max(1, min(50, steps // 10)),
+            eval_strategy="steps" if validation else "no", eval_steps=every,
+            disable_tqdm=True, dataloader_num_workers=0)
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train,
-                                      loss=BinaryCrossEntropyLoss(model))
+                                      loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
+                                      callbacks=[_log_printer(show_progress)])
+        trainer.remove_callback(PrinterCallback)    # its raw dicts: ours prints them readably
         trainer.train()
-    return model
+        history = trainer.state.log_history
+    loss = [[h["step"], h["loss"]] for h in history if "loss" in h]
+    val = [[h["step"], v] for h in history for k, v in h.items()
+           if k.endswith("ndcg@10") and "base_" not in k]
+    base_val = [v for h in history for k, v in h.items() if k.endswith("base_ndcg@10")]
+    return model, {"steps": steps, "loss_log": loss, "val_log": val,
+                   "val_first_stage": base_val[0] if base_val else None}
+
+
+def training_log(model) -> dict:
+    """The curves kept with a model from `train_cross_encoder` (also when loaded from cache):
+    {"loss": [(step, training loss)], "validation": [(step, nDCG@10)], "first_stage": nDCG@10
+    of the validation candidates in their first-stage order, "seconds": training time}.
+
+    >>> class M: training_info = {"loss_log": [[10, 0.5]], "val_log": [], "seconds": 3.0}
+    >>> training_log(M())["loss"]
+    [(10, 0.5)]
+    """
+    info = getattr(model, "training_info", {}) or {}
+    return {"loss": [tuple(x) for x in info.get("loss_log", [])],
+            "validation": [tuple(x) for x in info.get("val_log", [])],
+            "first_stage": info.get("val_first_stage"), "seconds": info.get("seconds")}
 
 
 def load_cross_encoder(folder: str | Path, trained_now: bool = False):

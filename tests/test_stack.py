@@ -213,3 +213,13 @@ def test_stack_survives_a_killed_replica_and_redis_stopped_under_load(bundle):
         ports = dict(stack.ports)
     assert stack.leftovers() == [] and all(_closed(p) for p in ports.values())
     assert time.monotonic() - start < 60
+
+
+def test_run_load_counts_requests_without_an_answer_and_bounds_time():
+    from course_utils.production.service import run_load
+
+    records = []
+    out = run_load(f"http://127.0.0.1:{free_port()}", ["a"] * 5, concurrency=2, method="GET", records=records, timeout=1)
+    assert out["status"] == {0: 5} and out["requests"] == 5 and len(records) == 5 and records[0]["replica"] is None
+    with pytest.raises(ValueError, match="method"):
+        run_load("http://127.0.0.1:1", ["a"], method="PUT")

@@ -87,6 +87,7 @@ class Stack:
     def start_redis(self) -> str:
         """Start (or restart, on the same port) the Redis cache."""
         port = self.ports.setdefault("redis", free_port())
+        self._stop("redis")
         self.redis_url = self._start("redis", run_redis(self.folder / "redis", port=port))
         return self.redis_url
 
@@ -98,6 +99,7 @@ class Stack:
         """Start (or restart, on the same port) replica i; returns its URL."""
         name = f"r{i + 1}"
         port = self.ports.setdefault(name, free_port())
+        self._stop(name)                              # a crashed predecessor: nothing to stop, but tidy
         cmd = replica_command(self.bundle, port, name, self.redis_url, self.faults, self.replica_args)
         self._procs[name] = self._start(name, run_process(
             cmd, port, self.folder / "logs" / f"{name}.log", health_url=f"http://127.0.0.1:{port}/health",

@@ -223,3 +223,50 @@ def test_run_load_counts_requests_without_an_answer_and_bounds_time():
     assert out["status"] == {0: 5} and out["requests"] == 5 and len(records) == 5 and records[0]["replica"] is None
     with pytest.raises(ValueError, match="method"):
         run_load("http://127.0.0.1:1", ["a"], method="PUT")
+
+
+ORPHAN_SCRIPT = """
+import json, sys, time
+import numpy as np
+from course_utils.production.stack import Stack, hashing_encoder, write_bundle
+enc = hashing_encoder(16)
+docs = [f"doc {i} word{i % 7}" for i in range(20)]
+write_bundle(sys.argv[1], [f"d{i}" for i in range(20)], docs, np.stack([enc(t) for t in docs]), "hashing-16")
+stack = Stack(sys.argv[1], replicas=2).start()
+print(json.dumps({"sessions": sorted(stack._sessions), "ports": list(stack.ports.values())}), flush=True)
+time.sleep(120)
+"""
+
+
+@needs_servers
+def test_a_killed_parent_leaves_no_server_behind(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(tmp_path / "b")], stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(proc.stdout.readline())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)              # no atexit, no finally: only the kernel can clean up
+        proc.wait()
+
+    def alive():
+        return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                if _session_of(pid) in started["sessions"]]
+
+    deadline = time.monotonic() + 20
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive() == [] and all(_closed(p) for p in started["ports"])
+
+
+def _session_of(pid):
+    try:
+        text = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return None if fields[0] == "Z" else int(fields[3])

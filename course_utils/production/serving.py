@@ -117,7 +117,7 @@ def run_process(command: Sequence[str], port: int, log_path: str | Path, health_
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True,
-                                preexec_fn=_die_with_parent if die_with_parent else None)
+                                preexec_fn=_parent_death_signal() if die_with_parent else None)
     try:
         try:
             wait_for_port(port, timeout=timeout, process=proc, health_url=health_url)
@@ -129,12 +129,18 @@ def run_process(command: Sequence[str], port: int, log_path: str | Path, health_
         _stop(proc)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux for SIGTERM when the parent thread dies (prctl)."""
+def _parent_death_signal():
+    """A function for the child (before exec) asking Linux for SIGTERM when the parent thread dies.
+
+    libc's prctl is looked up here, in the parent: the child, forked from a process that may run
+    other threads, only makes the call (no import, no lock)."""
     import ctypes
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):          # not Linux: nothing to ask for
+        return None
+    return lambda: prctl(1, signal.SIGTERM)    # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:

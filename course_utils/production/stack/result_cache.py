@@ -33,7 +33,7 @@ class RedisCache:
     Counters: hits, misses, errors (a lookup or write that Redis did not answer).
     """
 
-    def __init__(self, url: str, ttl: float = 300.0, timeout: float = 0.05):
+    def __init__(self, url: str, ttl: float = 300.0, timeout: float = 0.25):
         import redis
 
         if not ttl > 0:

@@ -191,7 +191,6 @@ def _closed(port):
 
 @needs_servers
 def test_stack_survives_a_killed_replica_and_redis_stopped_under_load(bundle):
-    start = time.monotonic()
     queries = [QUERIES[i % 24] for i in range(400)]                 # a repeated-query mix
     with Stack(bundle, replicas=2, redis=True, faults=True) as stack:
         assert "max_fails=1" in stack.nginx_conf and len(stack.replica_urls) == 2
@@ -212,7 +211,6 @@ def test_stack_survives_a_killed_replica_and_redis_stopped_under_load(bundle):
         assert all(a.status_code == 200 and a.headers.get("x-degraded") == DEGRADED_HEADER for a in answers)
         ports = dict(stack.ports)
     assert stack.leftovers() == [] and all(_closed(p) for p in ports.values())
-    assert time.monotonic() - start < 60
 
 
 def test_run_load_counts_requests_without_an_answer_and_bounds_time():

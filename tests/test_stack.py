@@ -230,7 +230,7 @@ from course_utils.production.stack import Stack, hashing_encoder, write_bundle
 enc = hashing_encoder(16)
 docs = [f"doc {i} word{i % 7}" for i in range(20)]
 write_bundle(sys.argv[1], [f"d{i}" for i in range(20)], docs, np.stack([enc(t) for t in docs]), "hashing-16")
-stack = Stack(sys.argv[1], replicas=2).start()
+stack = Stack(sys.argv[1], replicas=2, folder=sys.argv[1] + "-stack").start()   # under tmp_path: a killed parent cannot delete it
 print(json.dumps({"sessions": sorted(stack._sessions), "ports": list(stack.ports.values())}), flush=True)
 time.sleep(120)
 """

@@ -38,6 +38,7 @@ ALIASES = {
     "finetune_data": "finetune.pairs", "adapter": "finetune.adapter",
     "service": "production.service", "vectordb": "production.vectordb",
     "drift": "production.drift", "pii": "production.pii", "serving": "production.serving",
+    "stack": "production.stack",
     "timing": "speed.timing", "quantize": "speed.quantize", "embed_api": "speed.embed_api",
     "present": "display.tables", "plotting": "display.plots",
     "cli": "tools.cli", "collections": "tools.named_collections", "notebooks": "tools.notebooks",

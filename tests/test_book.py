@@ -31,7 +31,7 @@ from course_utils import book
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = REPO / "_build" / "test-artefacts"
-CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 
 # ---------------------------------------------------------------- the project book.py writes

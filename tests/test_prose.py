@@ -16,7 +16,7 @@ from course_utils.tools.prose import Finding, ProseError, main, unsupported_numb
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "tests" / "prose_baseline.json"
-NOTEBOOKS = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(ROOT.glob("solutions/[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(ROOT.glob("notebooks/[0-9][0-9]*_*.ipynb")) + sorted(ROOT.glob("solutions/[0-9][0-9]_*.ipynb"))
 
 
 def write_notebook(path: Path, markdown: str | list[str], outputs=(), code="") -> Path:

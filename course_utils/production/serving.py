@@ -102,10 +102,13 @@ def serve_app(app, port: int | None = None, timeout: float = 30.0,
 
 @contextlib.contextmanager
 def run_process(command: Sequence[str], port: int, log_path: str | Path, health_url: str | None = None,
-                timeout: float = 60.0, env: dict | None = None) -> Iterator[subprocess.Popen]:
+                timeout: float = 60.0, env: dict | None = None,
+                die_with_parent: bool = False) -> Iterator[subprocess.Popen]:
     """Start `command` (a server listening on `port`), wait until it answers, stop it on exit.
 
     Output goes to `log_path`; on a failed start the error message includes the log's tail.
+    die_with_parent (Linux): the server gets SIGTERM if the thread that started it dies, e.g.
+    when a notebook's kernel is killed before the block could end.
     """
     if not command:
         raise ValueError("command is empty: give the server's argv, e.g. ['chroma', 'run', ...]")
@@ -113,7 +116,8 @@ def run_process(command: Sequence[str], port: int, log_path: str | Path, health_
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env={**os.environ, **(env or {})}, start_new_session=True,
+                                preexec_fn=_parent_death_signal() if die_with_parent else None)
     try:
         try:
             wait_for_port(port, timeout=timeout, process=proc, health_url=health_url)
@@ -123,6 +127,20 @@ def run_process(command: Sequence[str], port: int, log_path: str | Path, health_
         yield proc
     finally:
         _stop(proc)
+
+
+def _parent_death_signal():
+    """A function for the child (before exec) asking Linux for SIGTERM when the parent thread dies.
+
+    libc's prctl is looked up here, in the parent: the child, forked from a process that may run
+    other threads, only makes the call (no import, no lock)."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):          # not Linux: nothing to ask for
+        return None
+    return lambda: prctl(1, signal.SIGTERM)    # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:

@@ -133,7 +133,7 @@ def _config(mathjax: Path | None) -> str:
 def write_project(src: Path, notebooks: Path = REPO / "notebooks",
                   exercises_dir: Path = REPO / "exercises") -> list[dict]:
     """Write the jupyter-book project (config, toc, intro, notebook copies) into `src`."""
-    chapter_paths = sorted(Path(notebooks).glob("[0-9][0-9]_*.ipynb"))
+    chapter_paths = sorted(Path(notebooks).glob("[0-9][0-9]*_*.ipynb"))  # 09b_: a section chapter
     if not chapter_paths:
         raise FileNotFoundError(f"no chapter notebooks (NN_topic.ipynb) in {notebooks}")
     exercise_paths = sorted(Path(exercises_dir).glob("[0-9][0-9]_*_exercises.ipynb"))

@@ -27,7 +27,7 @@ from .cache import TTLCache
 from .metrics import Metrics
 from .security import AuditLog, RateLimiter
 
-__all__ = ["Settings", "SearchRequest", "create_app"]
+__all__ = ["Settings", "SearchRequest", "search_problem", "create_app"]
 
 
 @dataclass
@@ -50,6 +50,24 @@ class SearchRequest(BaseModel):
     k: int = 10
     mode: str = "dense"
     rerank: bool = False
+
+
+def search_problem(engine, query: str, k: int, mode: str, rerank: bool, k_max: int) -> str | None:
+    """What is wrong with a search request (a message for a 400 answer), or None if it is valid.
+
+    >>> class E: modes, reranker = ("dense",), None
+    >>> search_problem(E(), "aspirin", 0, "dense", False, 100)
+    'k=0 is out of range; use 1 <= k <= 100'
+    """
+    if not query.strip():
+        return "query is empty; send a non-empty text in 'query'"
+    if not 1 <= k <= k_max:
+        return f"k={k} is out of range; use 1 <= k <= {k_max}"
+    if mode not in engine.modes:
+        return f"unknown mode {mode!r}; choose one of {list(engine.modes)}"
+    if rerank and engine.reranker is None:
+        return "this service has no re-ranker; send rerank=false"
+    return None
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -102,14 +120,9 @@ def create_app(engine, settings: Settings | None = None) -> FastAPI:
         query = body.query.strip()
         request.state.audit = {"mode": body.mode, "k": body.k, "rerank": body.rerank,
                                "query_hmac": audit.fingerprint(query) if audit else None}
-        if not query:
-            return _error(400, "query is empty; send a non-empty text in 'query'")
-        if not 1 <= body.k <= s.k_max:
-            return _error(400, f"k={body.k} is out of range; use 1 <= k <= {s.k_max}")
-        if body.mode not in engine.modes:
-            return _error(400, f"unknown mode {body.mode!r}; choose one of {list(engine.modes)}")
-        if body.rerank and engine.reranker is None:
-            return _error(400, "this service has no re-ranker; send rerank=false")
+        problem = search_problem(engine, query, body.k, body.mode, body.rerank, s.k_max)
+        if problem:
+            return _error(400, problem)
         key = (query, body.k, body.mode, body.rerank)
         results = res_cache.get(key)
         cached = results is not None

@@ -39,22 +39,39 @@ def query_mix(texts: Sequence[str], n_requests: int, n_distinct: int, seed: int 
 
 
 def run_load(url: str, queries: Sequence[str], concurrency: int = 4, api_key: str | None = None,
-             k: int = 10, mode: str = "dense", timeout: float = 30.0) -> dict:
-    """POST every query in `queries` to `{url}/search` from `concurrency` threads.
+             k: int = 10, mode: str = "dense", timeout: float = 30.0, *, method: str = "POST",
+             max_seconds: float | None = None, records: list | None = None) -> dict:
+    """Send every query in `queries` to `{url}/search` from `concurrency` threads.
 
-    Returns requests, concurrency, seconds, throughput_rps, p50/p95/p99 latency (client side,
-    ms), status counts and cached (share of answers the server marked as cached).
+    method "POST" sends {"query", "k", "mode"} as JSON (the chapter 09 service); "GET" sends
+    `?q=...&k=...&mode=...` (the replicas of chapter 09b). `max_seconds` stops sending new
+    requests after that time. A request that got no HTTP answer (connection refused or reset,
+    timeout) counts under status 0. If `records` is a list, one dict per request is appended:
+    t (start, s since the test began), latency_s, status, and the answer's X-Replica, X-Cache
+    and X-Degraded headers.
+
+    Returns requests (sent), concurrency, seconds, throughput_rps, p50/p95/p99 latency (client
+    side, ms), status counts and cached (share of answers the server marked as cached).
     """
     import httpx
 
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if method not in ("GET", "POST"):
+        raise ValueError(f"method must be 'GET' or 'POST', got {method!r}")
     headers = {"X-API-Key": api_key} if api_key else {}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     cached = [0]
     lock = threading.Lock()
     next_i = [0]
+    start = time.perf_counter()
+    deadline = start + max_seconds if max_seconds else float("inf")
+
+    def send(client, query):
+        if method == "GET":
+            return client.get("/search", params={"q": query, "k": k, "mode": mode})
+        return client.post("/search", json={"query": query, "k": k, "mode": mode})
 
     def worker():
         with httpx.Client(base_url=url, headers=headers, timeout=timeout) as client:
@@ -62,23 +79,32 @@ def run_load(url: str, queries: Sequence[str], concurrency: int = 4, api_key: st
                 with lock:
                     i = next_i[0]
                     next_i[0] += 1
-                if i >= len(queries):
+                if i >= len(queries) or time.perf_counter() > deadline:
                     return
                 t0 = time.perf_counter()
-                r = client.post("/search", json={"query": queries[i], "k": k, "mode": mode})
+                try:
+                    r = send(client, queries[i])
+                except httpx.TransportError:
+                    r = None
                 dt = time.perf_counter() - t0
+                status = r.status_code if r is not None else 0
                 with lock:
                     latencies.append(dt)
-                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                    cached[0] += bool(r.status_code == 200 and r.json().get("cached"))
+                    statuses[status] = statuses.get(status, 0) + 1
+                    cached[0] += bool(status == 200 and r.json().get("cached"))
+                    if records is not None:
+                        h = r.headers if r is not None else {}
+                        records.append({"t": t0 - start, "latency_s": dt, "status": status,
+                                        "replica": h.get("x-replica"), "cache": h.get("x-cache"),
+                                        "degraded": h.get("x-degraded")})
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
-    return {"requests": len(queries), "concurrency": concurrency, "seconds": round(seconds, 3),
-            "throughput_rps": round(len(queries) / seconds, 1), **percentiles(latencies),
-            "status": dict(sorted(statuses.items())), "cached": round(cached[0] / len(queries), 4)}
+    sent = len(latencies)
+    return {"requests": sent, "concurrency": concurrency, "seconds": round(seconds, 3),
+            "throughput_rps": round(sent / seconds, 1), **percentiles(latencies),
+            "status": dict(sorted(statuses.items())), "cached": round(cached[0] / max(sent, 1), 4)}

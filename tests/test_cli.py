@@ -227,58 +227,68 @@ def course_docs(work):
     return folder, cli(work, "embed", folder, "-c", "course", "--quiet")
 
 
+def run_main(capsys, work, *args) -> tuple[int, str, str]:
+    """`main(args)` in this process (no interpreter start-up) on the module's collections."""
+    code = main([*map(str, args), "--root", str(work / "root")])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.mark.model
-def test_search_finds_the_passage_deep_inside_a_long_markdown_file(work, course_docs):
+def test_search_finds_the_passage_deep_inside_a_long_markdown_file(work, course_docs, capsys, monkeypatch):
     folder, embedded = course_docs
     assert embedded.returncode == 0, embedded.stderr
     assert "2 documents" in embedded.stdout and "warning" not in embedded.stderr
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert readme.index("bubblewrap") > 2000  # the answer lies deep inside the file
     for mode in ("dense", "hybrid"):
-        out = cli(work, "search", "course", DEEP_QUESTION, "--mode", mode, "-k", "3",
-                  "--format", "json", "--quiet")
-        assert out.returncode == 0, out.stderr
-        top = json.loads(out.stdout)[0]["results"][0]
+        code, out, err = run_main(capsys, work, "search", "course", DEEP_QUESTION, "--mode", mode,
+                                  "-k", "3", "--format", "json", "--quiet")
+        assert code == 0, err
+        top = json.loads(out)[0]["results"][0]
         assert top["doc_id"] == "README.md" and top["start"] > 2000, (mode, top)
         assert "bubblewrap" in top["text"] and readme[top["start"]:top["end"]] == top["text"]
         assert top["heading"].endswith("The sandbox (`--sandbox auto`, the default)"), top["heading"]
-    table = cli(work, "search", "course", DEEP_QUESTION, "--mode", "bm25", "--group-by", "document",
-                "-k", "2")
-    assert table.returncode == 0, table.stderr
-    assert "README.md § " in table.stdout and "passages matched" in table.stdout
-    assert "**kernel**" in table.stdout and "\033[" not in table.stdout
+    code, out, err = run_main(capsys, work, "search", "course", DEEP_QUESTION, "--mode", "bm25",
+                              "--group-by", "document", "-k", "2")
+    assert code == 0, err
+    assert "README.md § " in out and "passages matched" in out
+    assert "**kernel**" in out and "\033[" not in out
 
 
 @pytest.mark.model
-def test_a_document_embedded_whole_warns_about_truncated_tokens(work, course_docs):
+def test_a_document_embedded_whole_warns_about_truncated_tokens(work, course_docs, capsys, monkeypatch):
     folder, _ = course_docs
-    out = cli(work, "embed", folder, "-c", "whole", "--chunker", "none", "--quiet")
-    assert out.returncode == 0, out.stderr
-    assert "2 documents, 2 passages" in out.stdout
-    assert "exceed the model's 256-token window" in out.stderr and "tokens were truncated" in out.stderr
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
+    code, out, err = run_main(capsys, work, "embed", folder, "-c", "whole", "--chunker", "none", "--quiet")
+    assert code == 0, err
+    assert "2 documents, 2 passages" in out
+    assert "exceed the model's 256-token window" in err and "tokens were truncated" in err
 
 
 @pytest.mark.model
-def test_bad_files_are_skipped_and_the_rest_embedded(work):
+def test_bad_files_are_skipped_and_the_rest_embedded(work, capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
     folder = work / "mixed"
     folder.mkdir()
     (folder / "good.md").write_text("# Title\n\nA perfectly good note about cats.")
     (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "gone.md").symlink_to(folder / "nowhere.md")   # cannot be read
     (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
-    out = cli(work, "embed", folder, "-c", "mixed", "--quiet")
-    assert out.returncode == 0, out.stderr
-    assert "1 new" in out.stdout and "1 documents" in out.stdout
-    assert "skipped image.txt: binary file" in out.stderr
-    assert "skipped gone.md: cannot be read" in out.stderr
-    assert "ignored 1 files of other types (1 .pptx)" in out.stderr
+    code, out, err = run_main(capsys, work, "embed", folder, "-c", "mixed", "--quiet")
+    assert code == 0, err
+    assert "1 new" in out and "1 documents" in out
+    assert "skipped image.txt: binary file" in err
+    assert "skipped gone.md: cannot be read" in err
+    assert "ignored 1 files of other types (1 .pptx)" in err
     empty = work / "empty"
     empty.mkdir()
-    none = cli(work, "embed", empty, "-c", "nothing")
-    assert none.returncode == 1 and "holds no" in none.stderr and "nothing to embed" in none.stderr
+    code, out, err = run_main(capsys, work, "embed", empty, "-c", "nothing")
+    assert code == 1 and "holds no" in err and "nothing to embed" in err
 
 
-def test_a_collection_of_another_model_and_bad_query_files_are_clear_errors(work, embedded):
+def test_a_collection_of_another_model_and_bad_query_files_are_clear_errors(work, embedded, capsys):
     import numpy as np
 
     from course_utils.search.store import VectorStore
@@ -287,14 +297,13 @@ def test_a_collection_of_another_model_and_bad_query_files_are_clear_errors(work
     store.add(["a#0"], np.eye(1, 384, dtype=np.float32), [{"title": "", "text": "x", "sha256": "0"}])
     store.save(work / "root" / "other" / "store")
     for args in (["search", "other", "anything"], ["embed", work / "docs.jsonl", "-c", "other"]):
-        out = cli(work, *args)
-        assert out.returncode == 1 and "was embedded with 'paraphrase-MiniLM-L3-v2'" in out.stderr
-        assert "Traceback" not in out.stderr
+        code, _, err = run_main(capsys, work, *args)
+        assert code == 1 and "was embedded with 'paraphrase-MiniLM-L3-v2'" in err, err
     (work / "bad.json").write_text('["not", "an", "object"]')
     (work / "bad.tsv").write_text("just a question without an id\n")
     for name in ("bad.json", "bad.tsv"):
-        out = cli(work, "search", "toy", "--queries", work / name, "--mode", "bm25")
-        assert out.returncode == 1 and "expected JSONL lines" in out.stderr, out.stderr
+        code, _, err = run_main(capsys, work, "search", "toy", "--queries", work / name, "--mode", "bm25")
+        assert code == 1 and "expected JSONL lines" in err, err
 
 
 @pytest.mark.model

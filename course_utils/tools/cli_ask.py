@@ -11,23 +11,32 @@ chat API named by $COURSE_LLM_URL (base URL, e.g. http://127.0.0.1:8080/v1), wit
 $COURSE_LLM_MODEL and optionally $COURSE_LLM_API_KEY; "extractive" quotes the source sentences
 closest to the question (no language model); "auto" (default) is the endpoint when
 $COURSE_LLM_URL is set, else local.
+
+SmolLM2 gets shorter instructions than chapter 07's (`LOCAL_INSTRUCTIONS`): with those, whose
+last sentence offers "The sources do not say.", it answered exactly that to every question
+tried here, even with the answer in source [1]; told to answer briefly and cite, it mostly
+quotes the source that answers and cites it. Other generators get chapter 07's instructions.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import textwrap
 
 from course_utils.models.generators import Generation
 from course_utils.rag.chunking import Chunk, word_spans
-from course_utils.tools.cli_io import location
+from course_utils.tools.cli_io import location, quiet_transformers
 
-__all__ = ["LLM_URL_ENV", "LLM_MODEL_ENV", "LLM_KEY_ENV", "GENERATORS", "EndpointGenerator",
+__all__ = ["LLM_URL_ENV", "LLM_MODEL_ENV", "LLM_KEY_ENV", "GENERATORS", "LOCAL_INSTRUCTIONS",
+           "EndpointGenerator",
            "make_generator", "answer", "format_answer", "add_ask_parser", "ask_collection"]
 
 LLM_URL_ENV, LLM_MODEL_ENV, LLM_KEY_ENV = "COURSE_LLM_URL", "COURSE_LLM_MODEL", "COURSE_LLM_API_KEY"
 GENERATORS = ("auto", "local", "endpoint", "extractive")
+LOCAL_INSTRUCTIONS = ("Using the sources above, answer the question briefly and cite the source "
+                      "number in square brackets, e.g. [1].")
 
 
 class EndpointGenerator:
@@ -82,6 +91,7 @@ def make_generator(name: str, model=None):
         return ExtractiveGenerator(lambda texts: encode(texts, model, show_progress=False))
     from course_utils.models.generators import load_smollm
 
+    quiet_transformers()
     return load_smollm()
 
 
@@ -96,7 +106,8 @@ def answer(root, args, generator=None) -> dict:
     """Retrieve, pack, prompt, generate. Returns {"question", "answer", "generator", "sources"
     (numbered, with passage id, document, offsets, heading, text, cited), "citations",
     "invalid_citations", "dropped", "new_tokens", "seconds", "retrieval"}."""
-    from course_utils.rag.pipeline import build_context, build_prompt, generate
+    from course_utils.models.generators import LocalLM
+    from course_utils.rag.pipeline import INSTRUCTIONS, build_context, build_prompt, generate
     from course_utils.tools.cli_search import run_search
 
     results, how = run_search(root, _search_args(args), {"q": args.question})
@@ -117,6 +128,9 @@ def answer(root, args, generator=None) -> dict:
     if not context["sources"]:
         raise ValueError(f"no passage fits a context of {args.budget} tokens; raise --budget")
     prompt = build_prompt(args.question, context)
+    if isinstance(gen, LocalLM):
+        prompt = dataclasses.replace(prompt, text=prompt.text.replace(INSTRUCTIONS["answer"],
+                                                                      LOCAL_INSTRUCTIONS))
     out = generate(prompt, gen, max_new_tokens=args.max_new_tokens)
     by_id = {h["passage_id"]: h for h in hits}
     cited = set(out["citations"]["cited"])

@@ -11,9 +11,9 @@ from pathlib import Path
 from course_utils.tools.extract import SUPPORTED, read_folder
 from course_utils.tools.named_collections import CollectionError
 
-__all__ = ["ID_FIELDS", "RESERVED", "load_model_named", "check_collection_model", "LazyModel", "parse_pairs", "warn",
-           "read_documents", "read_queries", "read_qrels_any", "read_run", "location",
-           "write_results"]
+__all__ = ["ID_FIELDS", "RESERVED", "load_model_named", "quiet_transformers",
+           "check_collection_model", "LazyModel", "parse_pairs", "warn", "read_documents",
+           "read_queries", "read_qrels_any", "read_run", "location", "write_results"]
 
 ID_FIELDS = ("_id", "id", "doc_id")
 RESERVED = {"doc_id", "_label", "sha256", "title", "text", "document", "passage", "start", "end",
@@ -33,12 +33,17 @@ def load_model_named(name: str | None):
     if name not in MODELS:
         raise CollectionError(f"unknown model {name!r}; the offline models are: "
                               f"{', '.join(MODELS)}")
-    try:  # the "Loading weights" bar of transformers is noise here
+    quiet_transformers()
+    return load_model(name)
+
+
+def quiet_transformers() -> None:
+    """No "Loading weights" bar from transformers (noise on a command line)."""
+    try:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
-    return load_model(name)
 
 
 def check_collection_model(collection: str, model_name: str) -> None:

@@ -20,7 +20,6 @@ import os
 import socket
 from pathlib import Path
 
-from course_utils.production.service import SearchEngine, Settings, create_app
 from course_utils.tools import named_collections as col
 from course_utils.tools.cli_io import check_collection_model, load_model_named, warn
 from course_utils.tools.cli_search import bm25_index, passage_hit, passage_texts
@@ -54,14 +53,15 @@ def read_api_keys(path: Path | None) -> dict[str, str] | None:
     return parse_api_keys(os.environ[API_KEYS_ENV]) or None if os.environ.get(API_KEYS_ENV) else None
 
 
-class PassageEngine(SearchEngine):
-    """A `SearchEngine` over passages whose results carry their document, location and text."""
+class PassageEngine:
+    """A `production.service.SearchEngine` over passages whose results carry their document,
+    location and text (everything else is the wrapped engine's)."""
 
-    def __init__(self, store, encode_query, meta, bm25=None, reranker=None):
-        texts = passage_texts(meta)
-        super().__init__(store, encode_query, texts, bm25=bm25,
-                         bm25_ids=list(texts) if bm25 is not None else None, reranker=reranker)
-        self.meta = meta
+    def __init__(self, engine, meta):
+        self.engine, self.meta = engine, meta
+
+    def __getattr__(self, attr):  # store, modes, reranker, encode_query, ...
+        return getattr(self.engine, attr)
 
     def _passages(self, results: list[dict], query: str) -> list[dict]:
         return [passage_hit(self.meta, r["doc_id"], r["score"], query) for r in results]
@@ -69,16 +69,18 @@ class PassageEngine(SearchEngine):
     def search(self, query: str, k: int, mode: str = "dense", rerank: bool = False,
                query_vec=None) -> list[dict]:
         """Top-k passages: {passage_id, doc_id (the document), start, end, heading, text, ...}."""
-        return self._passages(super().search(query, k, mode, rerank, query_vec=query_vec), query)
+        return self._passages(self.engine.search(query, k, mode, rerank, query_vec=query_vec), query)
 
     def recommend(self, doc_id: str, k: int) -> list[dict]:
         """The k passages closest to passage `doc_id` (a passage id, "<doc>#<n>")."""
-        return self._passages(super().recommend(doc_id, k), "")
+        return self._passages(self.engine.recommend(doc_id, k), "")
 
 
-def build_app(root, name: str, settings: Settings):
-    """The FastAPI app serving collection `name` (loads its model and fits the tuned BM25)."""
+def build_app(root, name: str, settings):
+    """The FastAPI app serving collection `name` under `settings` (a production.service
+    Settings); loads the collection's model and fits the tuned BM25 on its passages."""
     from course_utils.embeddings.encoding import encode
+    from course_utils.production.service import SearchEngine, create_app
     from course_utils.rerank import maxsim_scores
 
     store = col.load_store(root, name)
@@ -87,9 +89,11 @@ def build_app(root, name: str, settings: Settings):
     check_collection_model(name, store.model_id)
     model = load_model_named(store.model_id)
     meta = store.metadata
-    engine = PassageEngine(store, lambda q: encode([q], model, cache=False, show_progress=False)[0],
-                           meta, bm25=bm25_index(list(passage_texts(meta).values())),
-                           reranker=lambda q, texts: maxsim_scores(model, q, texts))
+    texts = passage_texts(meta)
+    engine = PassageEngine(SearchEngine(
+        store, lambda q: encode([q], model, cache=False, show_progress=False)[0], texts,
+        bm25=bm25_index(list(texts.values())), bm25_ids=list(texts),
+        reranker=lambda q, docs: maxsim_scores(model, q, docs)), meta)
     app = create_app(engine, settings)
     app.title = f"course-utils: {name}"
     app.state.engine = engine
@@ -141,6 +145,8 @@ def serve_collection(root, args) -> int:
     """Run the service until interrupted; returns the exit code."""
     import uvicorn
 
+    from course_utils.production.service import Settings
+
     keys = read_api_keys(args.api_keys)
     if keys is None and not _loopback(args.host):
         raise col.CollectionError(f"--host {args.host} would let other machines query without a "
@@ -159,6 +165,9 @@ def serve_collection(root, args) -> int:
     print(f"serving {args.collection!r} ({len(app.state.engine.store)} passages) at {url}  "
           f"(docs {url}/docs, metrics {url}/metrics; Ctrl-C stops)", flush=True)
     config = uvicorn.Config(app, host=args.host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
     print("stopped", flush=True)
     return 0

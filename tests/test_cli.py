@@ -328,3 +328,24 @@ def test_a_full_disk_while_saving_keeps_the_previous_collection(tmp_path, monkey
     pd.testing.assert_frame_equal(pd.read_parquet(root / "n" / "store" / "metadata.parquet"), before)
     assert main(["embed", str(folder), "-c", "n", "--root", str(root), "--quiet"]) == 0
     assert "1 new, 0 changed, 1 unchanged" in capsys.readouterr().out
+
+
+def test_cross_encoder_second_stage_reorders_passages(work, embedded, capsys, monkeypatch):
+    """--rerank cross-encoder with a stand-in scorer (word overlap): its order wins."""
+    from course_utils.rerank import training
+
+    class Overlap:
+        course_model_id, max_seq_length = "overlap-ce", 64
+
+        def predict(self, pairs, **_):
+            return [float(len(set(q.lower().split()) & set(d.lower().split()))) for q, d in pairs]
+    monkeypatch.setattr(training, "load_cross_encoder", lambda folder: Overlap())
+    code, out, err = run_main(capsys, work, "search", "toy", "green tea rich in antioxidants",
+                              "--mode", "bm25", "--rerank", "cross-encoder", "--reranker-model",
+                              work, "--format", "json")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["method"] == "bm25 (stemmed), cross-encoder overlap-ce re-rank of top 20"
+    assert result["results"][0]["doc_id"] == "d10" and result["results"][0]["score"] == 4.0
+    code, _, err = run_main(capsys, work, "search", "toy", "tea", "--rerank", "cross-encoder")
+    assert code == 1 and "--reranker-model" in err

@@ -50,12 +50,13 @@ def passage_texts(meta: pd.DataFrame) -> dict[str, str]:
 
 
 def highlight_spans(text: str, query: str) -> list[list[int]]:
-    """[start, end) of the words of `text` whose stem is a stem of a query word (stop words not).
+    """[start, end) of the words of `text` whose stem is a stem of a query word (stop words and
+    single letters, like the s of "learner's", not).
 
     >>> highlight_spans("Batches of embeddings", "embedding batch size")
     [[0, 7], [11, 21]]
     """
-    terms = set(stemmed_tokens(query))
+    terms = {t for t in stemmed_tokens(query) if len(t) > 1}
     return [[m.start(), m.end()] for m in _WORD.finditer(text)
             if (stem := stemmed_tokens(m.group())) and stem[0] in terms]
 

@@ -196,3 +196,19 @@ def test_plan_and_hash():
     assert col.doc_hash({"doc_id": "a", "text": "x"}) != col.doc_hash({"doc_id": "a", "text": "y"})
     parts = col.plan_changes(None, _docs(2))
     assert [d["doc_id"] for d in parts["new"]] == ["d0", "d1"] and parts["gone"] == []
+
+
+def test_an_interrupted_re_chunking_resumes_with_the_new_settings(tmp_path, fake_model):
+    from course_utils.tools.passages import ChunkConfig
+
+    docs = _docs(4)
+    col.embed_documents(tmp_path, "c", docs, fake_model, show_progress=False)
+    fixed = ChunkConfig("fixed", size=4, overlap=0)
+    with pytest.raises(KeyboardInterrupt):
+        col.embed_documents(tmp_path, "c", docs, fake_model, batch_size=1, stop_after=1,
+                            chunking=fixed, show_progress=False)
+    resumed = col.embed_documents(tmp_path, "c", docs, fake_model, show_progress=False)
+    assert (resumed["changed"], resumed["unchanged"]) == (3, 1)  # the first one was done
+    meta = col.load_store(tmp_path, "c").metadata
+    assert meta.groupby("document").size().tolist() == [2, 2, 2, 2]  # 6 words -> 2 windows of 4
+    assert col.stored_chunking(tmp_path, "c")[0] == fixed

@@ -276,6 +276,7 @@ def embed_documents(root, name: str, docs: list[dict], model, batch_size: int = 
         drop_ann(path)
     if removed or not exists:
         store.save(path / "store")
+    if work or not exists:  # before the first batch: a resumed run goes on with these settings
         _write_info(path, model=mid, chunking=config.as_dict(), window=window)
     bar = tqdm(total=len(work), desc=f"embedding into {name!r}", unit="doc", disable=not show_progress)
     cut, cut_passages, done = 0, 0, 0

@@ -1,4 +1,5 @@
-"""`course-utils` run as a subprocess (as a learner runs it) on a dozen short documents.
+"""`course-utils` run as a subprocess (as a learner runs it) on a dozen short documents, and on
+copies of the course's own Markdown files (passages deep inside a long file).
 
 Tests marked `model` start the real all-MiniLM-L6-v2 (a few seconds each); the others fail
 before any model is loaded. One in-process test checks the notebook-cell behaviour of `main`.
@@ -77,7 +78,8 @@ def test_interrupted_embed_resumes_without_losing_or_duplicating(work, embedded)
     assert "4 new, 0 changed, 8 unchanged, 0 removed -> 12 documents" in second.stdout
     assert "0 new, 0 changed, 12 unchanged" in third.stdout
     meta = pd.read_parquet(work / "root" / "toy" / "store" / "metadata.parquet")
-    assert sorted(meta["doc_id"]) == sorted(d[0] for d in DOCS) and meta["doc_id"].is_unique
+    assert sorted(meta["document"]) == sorted(d[0] for d in DOCS) and meta["doc_id"].is_unique
+    assert sorted(meta["doc_id"]) == sorted(f"{d[0]}#0" for d in DOCS)  # one passage each
     assert (work / "root" / "toy" / "store" / "index.faiss").is_file()
 
 
@@ -85,8 +87,9 @@ def test_interrupted_embed_resumes_without_losing_or_duplicating(work, embedded)
 def test_dense_search_table_then_ann_index_json(work, embedded):
     table = cli(work, "search", "toy", "which animal barks", "-k", "3", "--quiet")
     assert table.returncode == 0, table.stderr
-    first_row = table.stdout.splitlines()[2].split()
-    assert first_row[0] == "1" and first_row[2] == "d2" and "[dense (exact)]" in table.stdout
+    lines = table.stdout.splitlines()
+    assert lines[1].split()[0] == "1." and "d2, chars 0–46" in lines[1] and "[dense (exact)]" in lines[0]
+    assert lines[2].strip() == "Dogs are loyal **animals** that **bark** at strangers."  # stems
     built = cli(work, "index", "toy", "--factory", "HNSW8", "--build-param", "efConstruction=64")
     assert built.returncode == 0 and "built HNSW8 over 12 vectors" in built.stdout
     found = cli(work, "search", "toy", "capital of France", "--param", "efSearch=32",
@@ -94,6 +97,7 @@ def test_dense_search_table_then_ann_index_json(work, embedded):
     assert found.returncode == 0, found.stderr
     (result,) = json.loads(found.stdout)
     assert result["method"] == "dense (ann: HNSW8)" and result["results"][0]["doc_id"] == "d8"
+    assert result["results"][0]["passage_id"] == "d8#0" and result["results"][0]["end"] == 51
     assert [r["rank"] for r in result["results"]] == list(range(1, 11))
     too_small = cli(work, "index", "toy", "--factory", "IVF4,Flat")
     assert too_small.returncode == 1 and "training" in too_small.stderr
@@ -108,6 +112,13 @@ def test_hybrid_rerank_trec_run_then_evaluate(work, embedded):
     out = cli(work, "search", "toy", "--queries", work / "queries.tsv", "--mode", "hybrid",
               "--rerank", "maxsim", "--format", "trec", "--output", run, "--quiet")
     assert out.returncode == 0, out.stderr
+    assert run.read_text().splitlines()[0].split()[:4] == ["q1", "Q0", "d2#0", "1"]  # passages
+    passages = cli(work, "evaluate", work / "qrels.tsv", run)
+    assert passages.returncode == 1 and "--group-by document" in passages.stderr
+    out = cli(work, "search", "toy", "--queries", work / "queries.tsv", "--mode", "hybrid",
+              "--rerank", "maxsim", "--group-by", "document", "--format", "trec", "--output", run,
+              "--quiet")
+    assert out.returncode == 0, out.stderr
     lines = run.read_text().splitlines()
     assert len(lines) == 3 * 10 and lines[0].split()[:4] == ["q1", "Q0", "d2", "1"]
     scores = cli(work, "evaluate", work / "qrels.tsv", run, "--metrics", "ndcg@10", "mrr@10",
@@ -120,7 +131,9 @@ def test_bm25_search_with_a_metadata_filter(work, embedded):
     out = cli(work, "search", "toy", "capital of France", "--mode", "bm25", "--where",
               "year=2016", "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert [r["doc_id"] for r in json.loads(out.stdout)[0]["results"]] == ["d8"]
+    (hit,) = json.loads(out.stdout)[0]["results"]
+    assert (hit["doc_id"], hit["passage_id"]) == ("d8", "d8#0")
+    assert [hit["text"][a:b] for a, b in hit["highlights"]] == ["capital", "France"]
     bad = cli(work, "search", "toy", "x", "--mode", "bm25", "--where", "colour=red")
     assert bad.returncode == 1 and "fields are" in bad.stderr
 
@@ -198,3 +211,141 @@ def test_main_works_from_a_notebook_cell(tmp_path, monkeypatch, capsys):
     assert main(f"collections inspect nothing --root {tmp_path}") == 1
     assert main(["--no-such-flag"]) == 2
     assert main(["collections", "list", "--help"]) == 0
+
+
+REPO = Path(__file__).resolve().parents[1]
+DEEP_QUESTION = "Which sandbox tool isolates each learner's kernel when grading?"
+
+
+@pytest.fixture(scope="module")
+def course_docs(work):
+    """Copies of the course's own Markdown files, embedded as collection 'course' (passages)."""
+    folder = work / "course_docs"
+    (folder / "data").mkdir(parents=True)
+    for rel in ["README.md", "data/README.md"]:
+        (folder / rel).write_text((REPO / rel).read_text(encoding="utf-8"), encoding="utf-8")
+    return folder, cli(work, "embed", folder, "-c", "course", "--quiet")
+
+
+def run_main(capsys, work, *args) -> tuple[int, str, str]:
+    """`main(args)` in this process (no interpreter start-up) on the module's collections."""
+    code = main([*map(str, args), "--root", str(work / "root")])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.model
+def test_search_finds_the_passage_deep_inside_a_long_markdown_file(work, course_docs, capsys, monkeypatch):
+    folder, embedded = course_docs
+    assert embedded.returncode == 0, embedded.stderr
+    assert "2 documents" in embedded.stdout and "warning" not in embedded.stderr
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert readme.index("bubblewrap") > 2000  # the answer lies deep inside the file
+    for mode in ("dense", "hybrid"):
+        code, out, err = run_main(capsys, work, "search", "course", DEEP_QUESTION, "--mode", mode,
+                                  "-k", "3", "--format", "json", "--quiet")
+        assert code == 0, err
+        top = json.loads(out)[0]["results"][0]
+        assert top["doc_id"] == "README.md" and top["start"] > 2000, (mode, top)
+        assert "bubblewrap" in top["text"] and readme[top["start"]:top["end"]] == top["text"]
+        assert top["heading"].endswith("The sandbox (`--sandbox auto`, the default)"), top["heading"]
+    code, out, err = run_main(capsys, work, "search", "course", DEEP_QUESTION, "--mode", "bm25",
+                              "--group-by", "document", "-k", "2")
+    assert code == 0, err
+    assert "README.md § " in out and "passages matched" in out
+    assert "**sandbox**" in out and "\033[" not in out  # query words marked, no ANSI codes
+
+
+@pytest.mark.model
+def test_a_document_embedded_whole_warns_about_truncated_tokens(work, course_docs, capsys, monkeypatch):
+    folder, _ = course_docs
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
+    code, out, err = run_main(capsys, work, "embed", folder, "-c", "whole", "--chunker", "none", "--quiet")
+    assert code == 0, err
+    assert "2 documents, 2 passages" in out
+    assert "exceed the model's 256-token window" in err and "tokens were truncated" in err
+
+
+@pytest.mark.model
+def test_bad_files_are_skipped_and_the_rest_embedded(work, capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(work / "cache"))
+    folder = work / "mixed"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Title\n\nA perfectly good note about cats.")
+    (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (folder / "gone.md").symlink_to(folder / "nowhere.md")   # cannot be read
+    (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
+    code, out, err = run_main(capsys, work, "embed", folder, "-c", "mixed", "--quiet")
+    assert code == 0, err
+    assert "1 new" in out and "1 documents" in out
+    assert "skipped image.txt: binary file" in err
+    assert "skipped gone.md: cannot be read" in err
+    assert "ignored 1 files of other types (1 .pptx)" in err
+    empty = work / "empty"
+    empty.mkdir()
+    code, out, err = run_main(capsys, work, "embed", empty, "-c", "nothing")
+    assert code == 1 and "holds no" in err and "nothing to embed" in err
+
+
+def test_a_collection_of_another_model_and_bad_query_files_are_clear_errors(work, embedded, capsys):
+    import numpy as np
+
+    from course_utils.search.store import VectorStore
+
+    store = VectorStore("paraphrase-MiniLM-L3-v2", dim=384)
+    store.add(["a#0"], np.eye(1, 384, dtype=np.float32), [{"title": "", "text": "x", "sha256": "0"}])
+    store.save(work / "root" / "other" / "store")
+    for args in (["search", "other", "anything"], ["embed", work / "docs.jsonl", "-c", "other"]):
+        code, _, err = run_main(capsys, work, *args)
+        assert code == 1 and "was embedded with 'paraphrase-MiniLM-L3-v2'" in err, err
+    (work / "bad.json").write_text('["not", "an", "object"]')
+    (work / "bad.tsv").write_text("just a question without an id\n")
+    for name in ("bad.json", "bad.tsv"):
+        code, _, err = run_main(capsys, work, "search", "toy", "--queries", work / name, "--mode", "bm25")
+        assert code == 1 and "expected JSONL lines" in err, err
+
+
+@pytest.mark.model
+def test_a_full_disk_while_saving_keeps_the_previous_collection(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import pandas as pd
+
+    folder, root = tmp_path / "notes", tmp_path / "root"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha notes")
+    assert main(["embed", str(folder), "-c", "n", "--root", str(root), "--quiet"]) == 0
+    before = pd.read_parquet(root / "n" / "store" / "metadata.parquet")
+    (folder / "b.txt").write_text("beta notes")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    assert main(["embed", str(folder), "-c", "n", "--root", str(root), "--quiet"]) == 1
+    assert "the disk is full; nothing was lost" in capsys.readouterr().err
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "n" / "store" / "metadata.parquet"), before)
+    assert main(["embed", str(folder), "-c", "n", "--root", str(root), "--quiet"]) == 0
+    assert "1 new, 0 changed, 1 unchanged" in capsys.readouterr().out
+
+
+def test_cross_encoder_second_stage_reorders_passages(work, embedded, capsys, monkeypatch):
+    """--rerank cross-encoder with a stand-in scorer (word overlap): its order wins."""
+    from course_utils.rerank import training
+
+    class Overlap:
+        course_model_id, max_seq_length = "overlap-ce", 64
+
+        def predict(self, pairs, **_):
+            return [float(len(set(q.lower().split()) & set(d.lower().split()))) for q, d in pairs]
+    monkeypatch.setattr(training, "load_cross_encoder", lambda folder: Overlap())
+    code, out, err = run_main(capsys, work, "search", "toy", "green tea rich in antioxidants",
+                              "--mode", "bm25", "--rerank", "cross-encoder", "--reranker-model",
+                              work, "--format", "json")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["method"] == "bm25 (stemmed), cross-encoder overlap-ce re-rank of top 20"
+    assert result["results"][0]["doc_id"] == "d10" and result["results"][0]["score"] == 4.0
+    code, _, err = run_main(capsys, work, "search", "toy", "tea", "--rerank", "cross-encoder")
+    assert code == 1 and "--reranker-model" in err

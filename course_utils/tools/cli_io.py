@@ -3,16 +3,26 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
+from course_utils.tools.extract import SUPPORTED, read_folder
 from course_utils.tools.named_collections import CollectionError
 
-__all__ = ["DOC_SUFFIXES", "ID_FIELDS", "RESERVED", "load_model_named", "LazyModel", "parse_pairs",
-           "read_documents", "read_queries", "read_qrels_any", "read_run", "write_results"]
+__all__ = ["ID_FIELDS", "RESERVED", "load_model_named", "quiet_transformers",
+           "check_collection_model", "LazyModel", "parse_pairs", "warn", "read_documents",
+           "read_queries", "read_qrels_any", "read_run", "location", "write_results"]
 
-DOC_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 ID_FIELDS = ("_id", "id", "doc_id")
-RESERVED = {"doc_id", "_label", "sha256", "title", "text"}
+RESERVED = {"doc_id", "_label", "sha256", "title", "text", "document", "passage", "start", "end",
+            "heading"}
+
+
+def warn(message: str) -> None:
+    """One line on stderr: `course-utils: warning: ...`."""
+    print(f"course-utils: warning: {message}", file=sys.stderr)
 
 
 def load_model_named(name: str | None):
@@ -23,12 +33,28 @@ def load_model_named(name: str | None):
     if name not in MODELS:
         raise CollectionError(f"unknown model {name!r}; the offline models are: "
                               f"{', '.join(MODELS)}")
-    try:  # the "Loading weights" bar of transformers is noise here
+    quiet_transformers()
+    return load_model(name)
+
+
+def quiet_transformers() -> None:
+    """No "Loading weights" bar from transformers (noise on a command line)."""
+    try:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
-    return load_model(name)
+
+
+def check_collection_model(collection: str, model_name: str) -> None:
+    """A collection embedded with a model that is not installed here cannot be searched or grown."""
+    from course_utils.models.loading import MODELS
+
+    if model_name not in MODELS:
+        raise CollectionError(
+            f"collection {collection!r} was embedded with {model_name!r}, which is not one of "
+            f"the offline models here ({', '.join(MODELS)}); its vectors are only comparable "
+            "with that model's — re-embed the documents into a new collection")
 
 
 class LazyModel:
@@ -86,21 +112,19 @@ def _rows(path: Path):
         raise ValueError(f"{path}: expected a folder, a .jsonl or a .csv file")
 
 
-def read_documents(source, id_field=None, text_field="text", title_field="title") -> list[dict]:
+def read_documents(source, id_field=None, text_field="text", title_field="title",
+                   report: Callable[[str], None] = warn) -> list[dict]:
     """Documents {"doc_id", "title", "text", scalar fields...} from a folder or a JSONL/CSV file.
 
-    A folder: every .txt/.md/.rst file below it, id = its path relative to the folder.
+    A folder: every .txt/.md/.rst/.html/.pdf file below it (`course_utils.tools.extract`), id =
+    its path relative to the folder; files that cannot be used are skipped and `report`ed.
     """
     source = Path(source)
     if not source.exists():
-        raise FileNotFoundError(f"{source} not found: give a folder of .txt/.md files or a "
-                                ".jsonl/.csv file")
+        raise FileNotFoundError(f"{source} not found: give a folder of {'/'.join(SUPPORTED)} "
+                                "files or a .jsonl/.csv file")
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.suffix in DOC_SUFFIXES and p.is_file())
-        if not files:
-            raise ValueError(f"{source} holds no {'/'.join(DOC_SUFFIXES)} files")
-        return [{"doc_id": p.relative_to(source).as_posix(), "title": p.stem,
-                 "text": p.read_text(encoding="utf-8", errors="replace")} for p in files]
+        return _folder_documents(source, report)
     docs, seen = [], set()
     for n, row in _rows(source):
         if not isinstance(row, dict):
@@ -126,6 +150,21 @@ def read_documents(source, id_field=None, text_field="text", title_field="title"
     return docs
 
 
+def _folder_documents(source: Path, report) -> list[dict]:
+    docs, skipped, ignored = read_folder(source)
+    for rel, why in skipped:
+        report(f"skipped {rel}: {why}")
+    if ignored:
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in sorted(ignored.items()))
+        report(f"ignored {sum(ignored.values())} files of other types ({kinds}); supported: "
+               f"{' '.join(SUPPORTED)}")
+    if not docs:
+        what = "no usable files" if skipped else f"no {'/'.join(SUPPORTED)} files"
+        raise ValueError(f"{source} holds {what}: nothing to embed — put text, Markdown, HTML or "
+                         "PDF files in it, or give a .jsonl/.csv file")
+    return docs
+
+
 def _unify_types(docs: list[dict]) -> None:
     """A field with mixed value types (e.g. 2020 and "n/a") is stored as text (Parquet needs one)."""
     types: dict[str, set] = {}
@@ -140,19 +179,37 @@ def _unify_types(docs: list[dict]) -> None:
 
 
 def read_queries(path) -> dict[str, str]:
-    """{qid: text} from a JSONL file (_id/id, text) or a TSV file (id<TAB>text)."""
+    """{qid: text} from a JSONL file (_id/id, text), a JSON object {qid: text} or a TSV file
+    (id<TAB>text); anything else is a clear error naming the line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"queries file {path} not found")
+    expected = ("expected JSONL lines {\"_id\": ..., \"text\": ...}, a JSON object {id: text} "
+                "or TSV lines 'query-id<TAB>text'")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text; {expected}") from None
     if path.suffix == ".jsonl":
         return {d["doc_id"]: d["text"] for d in read_documents(path)}
-    out = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            qid, sep, text = line.partition("\t")
-            if not sep:
-                raise ValueError(f"{path}, line {n}: expected 'query-id<TAB>text'")
-            out[qid] = text
+    if path.suffix == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err.msg}); {expected}") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ValueError(f"{path}: {expected}")
+        out = {str(q): t for q, t in data.items()}
+    else:
+        out = {}
+        for n, line in enumerate(raw.splitlines(), 1):
+            if line.strip():
+                qid, sep, text = line.partition("\t")
+                if not sep or not qid.strip() or not text.strip():
+                    raise ValueError(f"{path}, line {n}: {expected}")
+                out[qid.strip()] = text
+    if not out:
+        raise ValueError(f"{path} holds no queries; {expected}")
     return out
 
 
@@ -198,28 +255,60 @@ def read_run(path) -> dict[str, dict[str, float]]:
     return run
 
 
-def _snippet(text: str, width: int = 70) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+def location(hit: dict) -> str:
+    """Where a passage sits: "doc § heading, chars a–b".
+
+    >>> location({"doc_id": "a.md", "heading": "Install", "start": 10, "end": 99})
+    'a.md § Install, chars 10–99'
+    """
+    where = hit["doc_id"] + (f" § {hit['heading']}" if hit.get("heading") else "")
+    return f"{where}, chars {hit['start']:,}–{hit['end']:,}"
 
 
-def write_results(results: dict, queries: dict, fmt: str, how: str) -> str:
-    """results {qid: [{"doc_id", "score", "title", "text"}...]} as a table, JSON or a TREC run."""
+def _marked(text: str, spans, width: int, bold: bool) -> str:
+    """A window of about `width` characters of `text` around its first highlight, highlights
+    marked (**word**, or bold on a terminal), whitespace collapsed."""
+    first = spans[0][0] if spans else 0
+    lo = 0 if first < width // 2 else first - width // 4
+    hi = min(len(text), lo + width)
+    on, off = ("\033[1m", "\033[0m") if bold else ("**", "**")
+    out, pos = [], lo
+    for a, b in spans:
+        if a >= pos and b <= hi:
+            out += [text[pos:a], on, text[a:b], off]
+            pos = b
+    out.append(text[pos:hi])
+    body = " ".join("".join(out).split())
+    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+def write_results(results: dict, queries: dict, fmt: str, how: str, bold: bool = False) -> str:
+    """results {qid: [hit...]} as a table, JSON or a TREC run.
+
+    A hit is a passage {"passage_id", "doc_id", "score", "start", "end", "heading", "title",
+    "text", "highlights"} or, grouped by document, the same for its best passage plus
+    "passage_score" and "matched_passages". TREC's docno is the passage id ("<doc>#<n>") or,
+    grouped, the document id.
+    """
+    grouped = any("matched_passages" in h for hits in results.values() for h in hits)
     if fmt == "json":
         return json.dumps([{"query_id": q, "query": queries[q], "method": how,
                             "results": [{"rank": r, **hit} for r, hit in enumerate(hits, 1)]}
                            for q, hits in results.items()], indent=2, ensure_ascii=False) + "\n"
     if fmt == "trec":
-        return "".join(f"{q} Q0 {h['doc_id']} {r} {h['score']:.6f} course-utils\n"
+        key = "doc_id" if grouped else "passage_id"
+        return "".join(f"{q} Q0 {h[key]} {r} {h['score']:.6f} course-utils\n"
                        for q, hits in results.items() for r, h in enumerate(hits, 1))
     lines = []
     for q, hits in results.items():
         lines.append(f"query {q}: {queries[q]}   [{how}]")
-        lines.append(f"{'rank':>4}  {'score':>8}  {'doc_id':<24} text")
         for r, h in enumerate(hits, 1):
-            label = (h["title"] + ": " if h.get("title") else "") + h.get("text", "")
-            lines.append(f"{r:>4}  {h['score']:>8.4f}  {h['doc_id']:<24} {_snippet(label)}")
+            extra = (f"  ({h['matched_passages']} passages matched; best {h['passage_score']:.4f})"
+                     if grouped else "")
+            lines.append(f"{r:>3}. {h['score']:.4f}  {location(h)}{extra}")
+            lines += textwrap.wrap(_marked(h["text"], h.get("highlights", []), 300, bold), 96,
+                                   initial_indent="     ", subsequent_indent="     ")
         if not hits:
-            lines.append("      (no results)")
+            lines.append("     (no results)")
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -1,13 +1,95 @@
-"""Private helper of `course_utils.tools.cli`: dense / BM25 / hybrid search of a collection, + MaxSim."""
+"""Private helper of `course_utils.tools.cli`: dense / BM25 / hybrid search over a collection's
+passages, an optional second stage (MaxSim or a trained cross-encoder), passages grouped into
+documents, and the query words highlighted in each passage.
+
+BM25 is the setting chapter 06 chose on SciFact train: Lucene's variant, k1 = 1.2, b = 0.75,
+Snowball-stemmed words without stop words (`TUNED_BM25`).
+"""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
 from course_utils.tools import named_collections as col
-from course_utils.tools.cli_io import load_model_named, parse_pairs
+from course_utils.tools.cli_io import check_collection_model, load_model_named, parse_pairs
+from course_utils.tools.passages import passage_input
 
-__all__ = ["run_search"]
+__all__ = ["TUNED_BM25", "GROUPINGS", "stemmed_tokens", "bm25_index", "passage_texts",
+           "highlight_spans", "group_by_document", "passage_hit", "run_search"]
+
+TUNED_BM25 = {"variant": "lucene", "k1": 1.2, "b": 0.75}
+GROUPINGS = ("max", "sum")
+_WORD = re.compile(r"\w+")
+
+
+def stemmed_tokens(text: str) -> list[str]:
+    """Lower-case words, stop words dropped, Snowball-stemmed: the tokens of the tuned BM25.
+
+    >>> stemmed_tokens("Batching speeds up the embeddings")
+    ['batch', 'speed', 'embed']
+    """
+    from course_utils.lexical.bm25 import tokenize
+
+    return tokenize(text, stem=True)
+
+
+def bm25_index(texts: list[str]):
+    """A `lexical.bm25.BM25` with the tuned settings, fitted on `texts`."""
+    from course_utils.lexical.bm25 import BM25
+
+    return BM25(tokenizer=stemmed_tokens, **TUNED_BM25).fit(texts)
+
+
+def passage_texts(meta: pd.DataFrame) -> dict[str, str]:
+    """{passage id: the text that was encoded for it (title > heading: passage)}."""
+    headings = meta["heading"] if "heading" in meta.columns else pd.Series("", index=meta.index)
+    return {pid: passage_input(str(t), str(h or ""), str(x))
+            for pid, t, h, x in zip(meta.index, meta["title"], headings, meta["text"])}
+
+
+def highlight_spans(text: str, query: str) -> list[list[int]]:
+    """[start, end) of the words of `text` whose stem is a stem of a query word (stop words and
+    single letters, like the s of "learner's", not).
+
+    >>> highlight_spans("Batches of embeddings", "embedding batch size")
+    [[0, 7], [11, 21]]
+    """
+    terms = {t for t in stemmed_tokens(query) if len(t) > 1}
+    return [[m.start(), m.end()] for m in _WORD.finditer(text)
+            if (stem := stemmed_tokens(m.group())) and stem[0] in terms]
+
+
+def group_by_document(run: dict[str, float], document_of: dict[str, str],
+                      how: str = "max") -> tuple[dict[str, float], dict[str, str], dict[str, int]]:
+    """Passage scores of one query -> document scores (the max or the sum of its passages'),
+    the best passage of each document and how many of its passages were in the run.
+
+    >>> group_by_document({"a#0": 0.5, "a#1": 0.75, "b#0": 1.0}, {"a#0": "a", "a#1": "a", "b#0": "b"}, "sum")
+    ({'a': 1.25, 'b': 1.0}, {'a': 'a#1', 'b': 'b#0'}, {'a': 2, 'b': 1})
+    """
+    if how not in GROUPINGS:
+        raise ValueError(f"unknown aggregation {how!r}; choose one of {GROUPINGS}")
+    scores, best, count = {}, {}, {}
+    for pid, score in run.items():
+        doc = document_of[pid]
+        count[doc] = count.get(doc, 0) + 1
+        if doc not in best or score > run[best[doc]]:
+            best[doc] = pid
+        scores[doc] = score + scores.get(doc, 0.0) if how == "sum" else max(score, scores.get(doc, -np.inf))
+    return scores, best, count
+
+
+def passage_hit(meta: pd.DataFrame, pid: str, score: float, query: str) -> dict:
+    """A passage as a result: ids, location, text and the query words' spans in it."""
+    row = meta.loc[pid]
+    text = str(row["text"])
+    return {"passage_id": pid, "doc_id": str(row.get("document", pid)),
+            "passage": int(row.get("passage", 0)), "score": float(np.float32(score)),
+            "start": int(row.get("start", 0)), "end": int(row.get("end", len(text))),
+            "heading": str(row.get("heading", "") or ""), "title": str(row["title"]),
+            "text": text, "highlights": highlight_spans(text, query)}
 
 
 def _where(meta: pd.DataFrame, pairs: list[str]) -> dict | None:
@@ -15,8 +97,9 @@ def _where(meta: pd.DataFrame, pairs: list[str]) -> dict | None:
     where = {}
     for field, value in parse_pairs(pairs).items():
         if field not in meta.columns:
+            fields = [c for c in meta.columns if c not in ("sha256", "passage", "start", "end")]
             raise col.CollectionError(f"--where uses field {field!r}; the collection's fields "
-                                      f"are {[c for c in meta.columns if c != 'sha256']}")
+                                      f"are {fields}")
         kind = meta[field].dtype.kind
         try:
             where[field] = int(value) if kind in "iu" else float(value) if kind == "f" else \
@@ -26,27 +109,42 @@ def _where(meta: pd.DataFrame, pairs: list[str]) -> dict | None:
     return where or None
 
 
-def _corpus(meta: pd.DataFrame) -> dict:
-    return {d: {"title": r["title"], "text": r["text"]} for d, r in meta.iterrows()}
-
-
 def _bm25_run(meta: pd.DataFrame, where, queries: dict, depth: int) -> dict:
-    """BM25 over the whole collection (its idf statistics); a filter keeps only matching docs."""
-    from course_utils.lexical.bm25 import bm25_run
-
-    corpus = _corpus(meta)
-    if not where:
-        return bm25_run(corpus, queries, k=depth)
+    """Tuned BM25 over all passages (their idf statistics); a filter keeps only matching ones."""
+    from course_utils.runs import to_run
     from course_utils.search.store_io import where_mask
 
+    ids = list(meta.index)
+    index = bm25_index(list(passage_texts(meta).values()))
+    run = to_run(index.search(list(queries.values()), len(ids) if where else depth), list(queries), ids)
+    if not where:
+        return run
     allowed = set(meta.index[where_mask(meta, where)])
-    run = bm25_run(corpus, queries, k=len(corpus))
-    return {q: dict([(d, s) for d, s in docs.items() if d in allowed][:depth])
-            for q, docs in run.items()}
+    return {q: dict([(d, s) for d, s in docs.items() if d in allowed][:depth]) for q, docs in run.items()}
+
+
+def _rerank(args, run, queries, meta, model):
+    from course_utils.rerank import maxsim_scores
+    from course_utils.rerank.stage import rerank_with
+
+    texts = passage_texts(meta)
+    if args.rerank == "maxsim":
+        return rerank_with(run, queries, texts, lambda q, docs: maxsim_scores(model, q, docs),
+                           args.rerank_depth, show_progress=len(run) >= 5), \
+            f"MaxSim re-rank of top {args.rerank_depth}"
+    from course_utils.rerank.cross_encoder import rerank
+    from course_utils.rerank.training import load_cross_encoder
+
+    if args.reranker_model is None:
+        raise col.CollectionError("--rerank cross-encoder needs --reranker-model FOLDER (a "
+                                  "cross-encoder trained with course_utils.rerank.training)")
+    ce = load_cross_encoder(args.reranker_model)
+    return rerank(run, queries, texts, ce, args.rerank_depth, show_progress=False), \
+        f"cross-encoder {ce.course_model_id} re-rank of top {args.rerank_depth}"
 
 
 def run_search(root, args, queries: dict) -> tuple[dict, str]:
-    """{qid: [{"doc_id", "score", "title", "text"}...]} best first, and how it was searched."""
+    """{qid: [hit...]} best first (passages, or documents with --group-by document), and how."""
     from course_utils.hybrid.fusion import convex_fusion, rrf
     from course_utils.runs import trec_order
 
@@ -56,13 +154,19 @@ def run_search(root, args, queries: dict) -> tuple[dict, str]:
                                   f"{store.model_id!r}; queries must be encoded with the same "
                                   f"model — drop --model or use {store.model_id!r}")
     meta = store.metadata
+    if len(meta) == 0:
+        raise col.CollectionError(f"collection {args.collection!r} is empty: embed documents first")
     where = _where(meta, args.where)
     params = {k: float(v) for k, v in parse_pairs(args.param).items()}
     if params and args.mode == "bm25":
         raise col.CollectionError("--param sets ANN search parameters; --mode bm25 has none")
+    grouped = args.group_by == "document"
     depth = max(args.k, args.rerank_depth if args.rerank else 0)
+    if grouped:
+        depth = max(depth * 10, 100)  # passages to find k distinct documents
     model = None
-    if args.mode != "bm25" or args.rerank:
+    if args.mode != "bm25" or args.rerank == "maxsim":
+        check_collection_model(args.collection, store.model_id)
         model = load_model_named(store.model_id)
         col.load_store(root, args.collection, store.model_id, model.get_embedding_dimension())
     runs, how = [], []
@@ -77,25 +181,25 @@ def run_search(root, args, queries: dict) -> tuple[dict, str]:
         how.append(f"dense ({method})")
     if args.mode in ("bm25", "hybrid"):
         runs.append(_bm25_run(meta, where, queries, depth if args.mode == "bm25" else max(depth, 100)))
-        how.append("bm25")
+        how.append("bm25 (stemmed)")
     run = runs[0]
     if args.mode == "hybrid":
         run = rrf(runs) if args.fusion == "rrf" else convex_fusion(runs[0], runs[1], args.alpha)
         how = [f"hybrid {args.fusion}: " + " + ".join(how)]
     if args.rerank:
-        from course_utils.data import doc_texts
-        from course_utils.rerank import maxsim_scores
-        from course_utils.rerank.stage import rerank_with
-
-        texts = dict(zip(*doc_texts(_corpus(meta))))
-        run = rerank_with(run, queries, texts, lambda q, docs: maxsim_scores(model, q, docs),
-                          args.rerank_depth, show_progress=len(run) >= 5)
-        how.append(f"MaxSim re-rank of top {args.rerank_depth}")
+        run, step = _rerank(args, run, queries, meta, model)
+        how.append(step)
+    document_of = dict(zip(meta.index, meta["document"] if "document" in meta.columns else meta.index))
     results = {}
-    for qid in queries:
-        docs = run.get(qid, {})
-        top = trec_order(docs)[:args.k] if docs else []
-        results[qid] = [{"doc_id": d, "score": float(np.float32(docs[d])),
-                         "title": str(meta.at[d, "title"]), "text": str(meta.at[d, "text"])}
-                        for d in top]
+    for qid, query in queries.items():
+        scores = run.get(qid, {})
+        if not grouped:
+            results[qid] = [passage_hit(meta, p, scores[p], query) for p in trec_order(scores)[:args.k]]
+            continue
+        docs, best, count = group_by_document(scores, document_of, args.aggregate)
+        results[qid] = [{**passage_hit(meta, best[d], docs[d], query),
+                         "passage_score": float(np.float32(scores[best[d]])),
+                         "matched_passages": count[d]} for d in trec_order(docs)[:args.k]]
+    if grouped:
+        how.append(f"passages grouped by document ({args.aggregate})")
     return results, ", ".join(how)

@@ -248,9 +248,9 @@ def test_two_node_cluster_embeds_searches_survives_a_fault_and_leaves_nothing(tm
             jsonl.write_text("".join(json.dumps({"_id": d, "text": t}) + "\n"
                                      for d, t in zip(DOCS.doc_id[:8], notes)))
             assert main(["embed", str(jsonl), "-c", "notes", "--root", str(tmp_path / "col"),
-                         "--ray", c.address, "--quiet"]) == 0
-            store = load_store(tmp_path / "col", "notes")
-            np.testing.assert_allclose(store.get_vectors(list(DOCS.doc_id[:8])),
+                         "--ray", c.address, "--chunker", "none", "--quiet"]) == 0
+            store = load_store(tmp_path / "col", "notes")      # passage ids: <doc>#<n>, one passage each
+            np.testing.assert_allclose(store.get_vectors([f"{d}#0" for d in DOCS.doc_id[:8]]),
                                        encode(notes, minilm, cache=False, show_progress=False), atol=1e-5)
 
             # 6. sharded search: one FAISS shard actor per node; merged top-k == exact top-k

@@ -643,6 +643,38 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
     book = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
     assert [r["learner"] for r in book] == ["exercise", "solution"]                  # one row per learner
     assert len([c for c in book[0] if c[:2].isdigit()]) == len(SOLUTIONS)          # one column per chapter
+    for path in SOLUTIONS:     # nbval's output check, on these executions (not a second run of them)
+        executed = nbformat.read(tmp_path / "out" / "executed" / f"solution_{path.name[:2]}.ipynb", as_version=4)
+        assert _checked_outputs(nbformat.read(path, as_version=4)) == _checked_outputs(executed), path.name
+
+
+def _sanitizers() -> list:
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+
+def _checked_outputs(nb) -> list:
+    """(source, sanitized text outputs) of the cells tagged nbval-check-output, as nbval compares them."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "nbval-check-output" not in cell.metadata.get("tags", []):
+            continue
+        text = "".join(o.get("text", "") if o.get("output_type") == "stream" else
+                       o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+        for pattern, replacement in _sanitizers():
+            text = pattern.sub(replacement, text)
+        out.append((cell.source, text))
+    return out
+
+
+def test_the_nbval_sanitizers_hide_timings_paths_and_addresses():
+    text = "took 1.25 s (312 sentences/s) at 0x7f3a9c2e10d0 in /work/main/data/x.npy on 2026-12-06T06:40:00Z"
+    for pattern, replacement in _sanitizers():
+        text = pattern.sub(replacement, text)
+    assert text == "took TIME (RATE) at ADDRESS in PATH on DATE"
 
 
 @pytest.mark.notebook

@@ -120,6 +120,7 @@ def _fake_grade_one(path, learner, timeout, chapter, *rest):
            "submission_sha256": grader.hashlib.sha256(Path(path).read_bytes()).hexdigest(),
            "answers": grader.answers(nb, chapter), "exercises": grader.score(chapter, verdicts)}
     rec["submitted_at"], rec["submitted_from"] = submission.submission_time(path, manifest)
+    rec["attempts"] = (manifest or {}).get("attempts", {})
     rec["score"] = sum(e["earned"] for e in rec["exercises"].values())
     rec["max_score"] = sum(e["points"] for e in rec["exercises"].values())
     return rec
@@ -163,6 +164,7 @@ def test_a_late_submission_is_penalised_and_the_manifest_gives_its_time(graded):
     state, out = graded
     alice, bob = state["alice/99"], state["bob/99"]
     assert (alice["submitted_from"], bob["submitted_from"]) == ("manifest", "mtime")
+    assert [r["attempts"] for r in csv.DictReader((out / report.TABLE).open())] == ["", "99.double:4", ""]
     rows = {(r["learner"], r["chapter"]): r for r in csv.DictReader((out / report.TABLE).open())}
     assert (rows["alice", "99"]["days_late"], rows["alice", "99"]["penalty_percent"]) == ("2", "20.0")
     assert float(rows["alice", "99"]["score"]) == 1.6 and float(rows["bob", "99"]["score"]) == 2.0

@@ -1,5 +1,6 @@
 """Grade files: DIR/grades.json (the state, one record per learner and chapter), DIR/grades.csv
-(one row per learner and chapter, points per exercise), DIR/gradebook.csv (one row per learner),
+(one row per learner and chapter: points per exercise, attempts per exercise from the manifest),
+DIR/gradebook.csv (one row per learner),
 DIR/feedback/<learner>_<chapter>.md, and for items graded by hand DIR/answers/<learner>_<chapter>.md
 (the learner's answers beside the rubric) and DIR/comments_template.csv (rows to fill in and copy
 into DIR/comments.csv). Totals apply DIR/policy.json and DIR/comments.csv (see `gradebook`). Every
@@ -61,15 +62,17 @@ def _table(state: dict, policy, comments: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["learner", "chapter", "score", "max_score", "percent", "raw_score", "days_late",
-                     "penalty_percent", "status", *ids, "to_grade", "flags", "sandbox", "seconds",
-                     "submitted_at", "submitted_from", "graded_at"])
+                     "penalty_percent", "status", *ids, "to_grade", "flags", "attempts", "sandbox",
+                     "seconds", "submitted_at", "submitted_from", "graded_at"])
     for k in sorted(state):
         rec = state[k]
         t = gradebook.totals(rec, policy, comments)
         percent = round(100 * t["final"] / t["max"], 1) if t["max"] else 0.0
         writer.writerow([rec["learner"], rec.get("chapter") or "", t["final"], t["max"], percent, t["raw"],
                          t["days_late"], t["penalty"], rec["status"], *(t["points"].get(ex, "") for ex in ids),
-                         " ".join(t["to_grade"]), " ".join(sorted(rec.get("flags", {}))), rec.get("sandbox", ""),
+                         " ".join(t["to_grade"]), " ".join(sorted(rec.get("flags", {}))),
+                         " ".join(f"{ex}:{n}" for ex, n in sorted(rec.get("attempts", {}).items())),
+                         rec.get("sandbox", ""),
                          rec.get("seconds", ""), rec.get("submitted_at", ""), rec.get("submitted_from", ""),
                          rec.get("graded_at", "")])
     return buf.getvalue()

@@ -575,11 +575,11 @@ def test_no_process_of_any_learner_is_left_and_nothing_around_them_changed(fixtu
 def test_the_sandbox_hides_home_submissions_grades_and_the_network(fixture_grades):
     _, out, *_ = fixture_grades
     snoop = nbformat.read(out / "executed" / "hostile_snoop_01.ipynb", as_version=4)
-    text = "\n".join(o.get("text", "") for c in snoop.cells if c.cell_type == "code" for o in c.outputs)
+    text = "".join(o.get("text", "") for c in snoop.cells if c.cell_type == "code" for o in c.outputs)
     assert "sandboxed: True" in text and "SNOOP-SUMMARY 0 0 0" in text, text[-1500:]
     assert "secrets: []" in text and "environment: []" in text
     killer = nbformat.read(out / "executed" / "hostile_kill_grader_01.ipynb", as_version=4)
-    text = "\n".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
+    text = "".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
     assert "processes I can see: 2" in text and "dropped this notebook's outputs beyond 2 MB" in text
     assert len(text) < 2_500_000
 

@@ -42,6 +42,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -149,26 +150,39 @@ CACHES = {"COURSE_CACHE": ("data", "cache", "embeddings"), "COURSE_MODEL_CACHE":
           "COURSE_DATA": ("data", "home")}
 
 
-def _mirror(real: Path, into: Path) -> None:
-    """`into` gets real's folders and, for each file, a symlink to it (read-only in the sandbox)."""
+def _mirror(real: Path, into: Path, others_only: bool = False) -> None:
+    """`into` gets real's folders and, for each file, a symlink to it (read-only in the sandbox).
+    `others_only`: leave out what another uid could not read (a cache entry written into a private
+    folder, e.g. by `tempfile.mkdtemp`): the learner's fresh uid sees a cache miss and fills its
+    own copy, instead of a PermissionError."""
     into.mkdir(parents=True, exist_ok=True)
     if not real.is_dir():
         return
     for folder, dirs, files in os.walk(real):
         rel = Path(folder).relative_to(real)
+        if others_only:
+            dirs[:] = [d for d in dirs if _open_to_others(Path(folder) / d, stat.S_IROTH | stat.S_IXOTH)]
+            files = [f for f in files if _open_to_others(Path(folder) / f, stat.S_IROTH)]
         for d in dirs:
             (into / rel / d).mkdir(exist_ok=True)
         for f in files:
             (into / rel / f).symlink_to(Path(folder) / f)
 
 
-def _writable_caches(work: Path) -> dict:
+def _open_to_others(path: Path, bits: int) -> bool:
+    try:
+        return os.stat(path).st_mode & bits == bits
+    except OSError:
+        return False
+
+
+def _writable_caches(work: Path, others_only: bool = False) -> dict:
     """{env var: the learner's mirror of that cache} (made now, in the learner's folder)."""
     repo, env = HERE.parents[1], {}
     for var, default in CACHES.items():
         real = Path(os.environ.get(var) or repo.joinpath(*default)).resolve()
         mine = work / ".course-cache" / var.lower()
-        _mirror(real, mine)
+        _mirror(real, mine, others_only)
         env[var] = str(mine)
     return env
 
@@ -409,8 +423,8 @@ def _execute(work: Path, private: Path, data: bytes, rec: dict, timeout: int, mo
         stage.chmod(0o711)
         (private / "stage.path").write_text(str(stage))
     (private / "submission.ipynb").write_bytes(data)
-    env = {**_kernel_env(), **_writable_caches(work)}
     uid = sandbox.fresh_uid() if mode == "bwrap" and os.geteuid() == 0 else None
+    env = {**_kernel_env(), **_writable_caches(work, others_only=uid is not None)}
     if uid is not None:
         sandbox.give_to(uid, work, sockets)
     n = len([ex for ex in cases.chapter_exercises(rec["chapter"]) if not ex.manual])

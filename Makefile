@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 course: setup   ## execute every chapter in full mode, saving outputs in notebooks/
 	$(PY) -m course_utils.tools.notebooks run $(NOTEBOOKS)
 
-test: setup lint  ## lint, unit + reference tests, benchmarks at tiny sizes, every notebook in FAST mode
+NBVAL = COURSE_FAST=1 $(PY) -m pytest --nbval-lax -p no:randomly --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test: setup lint  ## lint, unit + reference tests, benchmarks at tiny sizes, every notebook in FAST mode, nbval over exercises/
 	$(PY) -m pytest
+	$(NBVAL) exercises/
 
 unit: setup     ## the fast loop: no notebooks, no model, no benchmarks (about a minute)
 	$(PY) -m pytest -m "not notebook and not model and not bench" --ignore-glob='tests/test_grading*' -q
@@ -40,8 +43,8 @@ lab: setup      ## open JupyterLab on the course
 check: setup    ## saved notebooks: no errors, executed in order
 	$(PY) -m course_utils.tools.notebooks check $(NOTEBOOKS)
 
-nbval: setup    ## nbval over the chapters in FAST mode (outputs compared where tagged)
-	COURSE_FAST=1 $(PY) -m pytest --nbval-lax -p no:randomly $(NOTEBOOKS)
+nbval: setup    ## nbval over the chapters, exercises and solutions in FAST mode (outputs compared where tagged nbval-check-output)
+	$(NBVAL) $(NOTEBOOKS) exercises/ solutions/
 
 book: setup     ## HTML book of the executed chapters -> _build/book/html/index.html (offline)
 	$(PY) -m course_utils.tools.book --out _build/book
@@ -53,17 +56,32 @@ bench-smoke: setup  ## every benchmark at tiny sizes, so none can rot (also part
 	$(PY) -m pytest -m bench -q
 
 clean:
-	rm -rf $(VENV) data/cache .pytest_cache
+	rm -rf $(VENV) data/cache .pytest_cache dist
 
-# Exercises and grading (course_utils.grading). Learner name = notebook file stem, or the parent
-# folder's name when the file keeps the course's name (submissions/alice/01_..._exercises.ipynb).
+# Exercises and grading (course_utils.grading); README.md "Exercises and grading" shows the workflow.
+# Learner name = file stem, or the parent folder's name when the file keeps the course's name
+# (submissions/alice/01_..._exercises.zip); one folder may hold several chapters of one learner.
 GRADES  ?= grades
 TIMEOUT ?= 300
 SANDBOX ?= auto
-.PHONY: exercises grade
+DEADLINE ?=
+LATE_PENALTY ?=
+ROSTER ?=
+.PHONY: exercises grade export release submit
 exercises: setup  ## regenerate exercises/ from solutions/ (solution regions removed, outputs cleared)
 	$(PY) -m course_utils.grading generate
 
-grade: setup      ## grade learner notebooks in a bubblewrap sandbox: make grade SUBMISSIONS="subs/" [GRADES=grades] [TIMEOUT=300] [SANDBOX=auto|bwrap|none]
-	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS="path/to/notebooks-or-folders" [GRADES=dir]'; exit 2; }
-	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out $(GRADES) --timeout $(TIMEOUT) --sandbox $(SANDBOX)
+grade: setup      ## grade notebooks/zips in a bubblewrap sandbox: make grade SUBMISSIONS="subs/" [GRADES=grades] [DEADLINE="01=2026-12-01 02=2026-12-08"] [LATE_PENALTY=10] [TIMEOUT=300] [SANDBOX=auto|bwrap|none]
+	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS="path/to/notebooks-or-folders" [GRADES=dir] [DEADLINE="NN=YYYY-MM-DD ..."] [LATE_PENALTY=percent per day]'; exit 2; }
+	$(PY) -m course_utils.grading grade $(SUBMISSIONS) --out $(GRADES) --timeout $(TIMEOUT) --sandbox $(SANDBOX) \
+		$(foreach d,$(DEADLINE),--deadline $(d)) $(if $(LATE_PENALTY),--late-penalty $(LATE_PENALTY))
+
+export: setup     ## after grading (and editing $(GRADES)/comments.csv): make export ROSTER=roster.csv -> $(GRADES)/canvas.csv, moodle.csv, gradebook.csv
+	$(PY) -m course_utils.grading export --out $(GRADES) $(if $(ROSTER),--roster $(ROSTER))
+
+release: setup    ## the learner bundle, dist/course-<version>-learner.zip: everything but solutions/ and tests/
+	$(PY) -m course_utils.grading release --out dist
+
+submit: setup     ## for learners: make submit NOTEBOOK=exercises/01_embeddings_exercises.ipynb -> a zip to upload
+	@test -n "$(NOTEBOOK)" || { echo 'usage: make submit NOTEBOOK=exercises/NN_topic_exercises.ipynb'; exit 2; }
+	$(PY) -m course_utils.grading submit $(NOTEBOOK)

@@ -7,6 +7,7 @@ get the grades written in EXPECTED -- in the bubblewrap sandbox, with nothing ar
 and none of their processes left. Each grader call runs many notebooks (a kernel start costs
 seconds).
 """
+import csv
 import functools
 import hashlib
 import json
@@ -30,7 +31,8 @@ SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
 FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
 EVAL_SECONDS = 15     # seconds for the hidden tests of one exercise: the endless function is stopped
 
-# learner: (score, run status, {exercise: status} for the exercises that do not pass)
+# learner: (exercises passed, run status, {exercise: status} for the exercises that do not pass);
+# the score is the sum of each exercise's points x the share of its graded cases passed
 EXPECTED = {
     "good": (5, "ok", {}),
     "wrong_answer": (3, "ok", {"01.cosine": "failed", "01.spearman": "failed"}),
@@ -295,11 +297,14 @@ def _reference(exercise_id):
     return _solution_functions(exercise.chapter)[exercise.function]
 
 
-@pytest.mark.parametrize("ex", sorted(cases.registry()))
-def test_the_solution_passes_every_hidden_test(ex, capsys):
-    result = check(ex, _reference(ex))
+AUTOMATIC = sorted(ex for ex, e in cases.registry().items() if not e.manual)
+
+
+@pytest.mark.parametrize("ex", AUTOMATIC)
+def test_the_solution_passes_every_public_and_held_back_test(ex, capsys):
+    assert check(ex, _reference(ex)) and "✓" in capsys.readouterr().out
+    result = checks._run(cases.get(ex), _reference(ex), checks.DEFAULT_TIME_LIMIT, "all")
     assert result and result.cases_passed == result.cases_total >= 5
-    assert "✓" in capsys.readouterr().out
 
 
 def _loop(a, b):
@@ -440,10 +445,10 @@ def test_learner_names_and_duplicates(tmp_path):
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "01_embeddings_exercises.ipynb").write_text("{}")
     (tmp_path / "bob.ipynb").write_text("{}")
-    assert [n for n, _ in grader.find_submissions([tmp_path])] == ["alice", "bob"]
+    assert [s.learner for s in grader.find_submissions([tmp_path])] == ["alice", "bob"]
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "bob.ipynb").write_text("{}")
-    with pytest.raises(ValueError, match="two submissions for learner 'bob'"):
+    with pytest.raises(ValueError, match="two submissions for learner 'bob', chapter None"):
         grader.find_submissions([tmp_path])
 
 
@@ -453,12 +458,15 @@ def test_score_takes_the_verdicts_and_ignores_unknown_ids():
                 "01.cache": "passed"}                                  # not a verdict: not run
     scored = grader.score("01", verdicts)
     assert scored["01.cosine"]["status"] == "passed" and scored["01.ranks"]["cases_passed"] == 2
+    assert scored["01.cosine"]["earned"] == 1.0 and scored["01.ranks"]["earned"] == round(2 / 6, 2)
     assert scored["01.cache"]["status"] == scored["01.pooling"]["status"] == "not run"
     assert sum(e["status"] == "passed" for e in scored.values()) == 1 and "99.bogus" not in scored
+    assert scored["01.cache"]["earned"] == 0.0
 
 
 def _fake_record(learner, path, *_):
     return {"learner": learner, "submission": str(path), "chapter": "01", "status": "ok", "detail": "",
+            "submitted_at": "2026-12-01T10:00:00+00:00", "submitted_from": "mtime",
             "errors": [], "flags": {}, "graded_at": "now", "seconds": 0.0, "score": 1, "max_score": 5,
             "submission_sha256": grader.hashlib.sha256(Path(path).read_bytes()).hexdigest(),
             "exercises": grader.score("01", {"01.cosine": {"status": "passed"}})}
@@ -480,10 +488,10 @@ def test_rerun_skips_graded_learners_unless_forced_or_changed(tmp_path, monkeypa
     grade([subs], out)
     grade([subs / "ann.ipynb"], out, force=True)
     assert calls == ["ann", "ben", "ben", "ann"]
-    assert set(report.load_state(out)) == {"ann", "ben"}        # others keep their grades
-    (out / "executed").mkdir()
+    assert set(report.load_state(out)) == {"ann/01", "ben/01"}        # others keep their grades
+    (out / "executed").mkdir(exist_ok=True)
     (out / "executed" / "ann.ipynb").write_text("an executed copy, not a learner")
-    assert [n for n, _ in grader.find_submissions([tmp_path], exclude=out)] == ["ann", "ben"]
+    assert [s.learner for s in grader.find_submissions([tmp_path], exclude=out)] == ["ann", "ben"]
 
 
 def test_a_changed_grading_package_stops_the_run_and_is_recorded(tmp_path, monkeypatch):
@@ -493,7 +501,7 @@ def test_a_changed_grading_package_stops_the_run_and_is_recorded(tmp_path, monke
     (tmp_path / "eve.ipynb").write_text("x")
     with pytest.raises(grader.TamperedError, match="eve"):
         grader.grade([tmp_path / "eve.ipynb"], tmp_path / "out", sandbox_mode="none", log=lambda m: None)
-    assert report.load_state(tmp_path / "out")["eve"]["status"] == "tampered"
+    assert report.load_state(tmp_path / "out")["eve/01"]["status"] == "tampered"
 
 
 def test_unreadable_grades_file_is_an_error_not_overwritten(tmp_path):
@@ -541,11 +549,15 @@ def fixture_grades(tmp_path_factory):
 @pytest.mark.parametrize("learner", sorted(EXPECTED))
 def test_broken_and_hostile_notebooks_get_exactly_what_their_answers_earn(fixture_grades, learner):
     state, *_ = fixture_grades
-    rec = state[learner]
-    score, status, not_passed = EXPECTED[learner]
-    assert (rec["score"], rec["max_score"], rec["status"]) == (score, 5, status), rec
+    rec = state[f"{learner}/01"]
+    passed, status, not_passed = EXPECTED[learner]
+    assert (rec["max_score"], rec["status"]) == (5, status), rec
+    assert sum(ex["status"] == "passed" for ex in rec["exercises"].values()) == passed, rec
     for ex_id, ex in rec["exercises"].items():
         assert ex["status"] == not_passed.get(ex_id, "passed"), (ex_id, ex)
+        assert ex["earned"] == (1.0 if ex["status"] == "passed" else round(ex["cases_passed"] / ex["cases_total"], 2))
+        assert ex["earned"] < 1 or ex["status"] == "passed"
+    assert rec["score"] == round(sum(ex["earned"] for ex in rec["exercises"].values()), 2)
     assert rec["sandbox"] == "bwrap" and rec["processes_left"] == 0, rec    # nothing outlived the run
 
 
@@ -562,12 +574,12 @@ def test_no_process_of_any_learner_is_left_and_nothing_around_them_changed(fixtu
 @needs_bwrap
 def test_the_sandbox_hides_home_submissions_grades_and_the_network(fixture_grades):
     _, out, *_ = fixture_grades
-    snoop = nbformat.read(out / "executed" / "hostile_snoop.ipynb", as_version=4)
-    text = "\n".join(o.get("text", "") for c in snoop.cells if c.cell_type == "code" for o in c.outputs)
+    snoop = nbformat.read(out / "executed" / "hostile_snoop_01.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in snoop.cells if c.cell_type == "code" for o in c.outputs)
     assert "sandboxed: True" in text and "SNOOP-SUMMARY 0 0 0" in text, text[-1500:]
     assert "secrets: []" in text and "environment: []" in text
-    killer = nbformat.read(out / "executed" / "hostile_kill_grader.ipynb", as_version=4)
-    text = "\n".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
+    killer = nbformat.read(out / "executed" / "hostile_kill_grader_01.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in killer.cells if c.cell_type == "code" for o in c.outputs)
     assert "processes I can see: 2" in text and "dropped this notebook's outputs beyond 2 MB" in text
     assert len(text) < 2_500_000
 
@@ -576,8 +588,8 @@ def test_the_sandbox_hides_home_submissions_grades_and_the_network(fixture_grade
 @needs_bwrap
 def test_library_functions_and_printed_or_written_results_earn_nothing(fixture_grades):
     state, *_ = fixture_grades
-    assert "library function" in state["forged_output"]["exercises"]["01.cosine"]["message"]
-    assert state["forged_output"]["exercises"]["01.pooling"]["status"] == "not run"
+    assert "library function" in state["forged_output/01"]["exercises"]["01.cosine"]["message"]
+    assert state["forged_output/01"]["exercises"]["01.pooling"]["status"] == "not run"
 
 
 @pytest.mark.notebook
@@ -585,30 +597,84 @@ def test_library_functions_and_printed_or_written_results_earn_nothing(fixture_g
 def test_files_written_by_learners_do_not_change_the_grades(fixture_grades):
     state, out, *_ = fixture_grades
     saved = report.load_state(out)                               # valid JSON, every learner in it
-    assert {k: v["score"] for k, v in saved.items()} == {k: v[0] for k, v in EXPECTED.items()}
-    assert (out / "grades.csv").read_text().startswith("learner,")
-    assert "hostile_daemon,01,4," in (out / "grades.csv").read_text()
-    assert "Score: 5 / 5" in (out / "feedback" / "good.md").read_text()
-    assert "NameError" in (out / "feedback" / "exception.md").read_text()
-    assert "Hint 2" in (out / "feedback" / "wrong_answer.md").read_text()
-    assert sorted(p.stem for p in (out / "executed").glob("*.ipynb")) == sorted(EXPECTED)
+    assert {k: v["score"] for k, v in saved.items()} == {f"{k}/01": state[f"{k}/01"]["score"] for k in EXPECTED}
+    table = list(csv.DictReader((out / "grades.csv").open()))
+    assert [r["learner"] for r in table] == sorted(EXPECTED) and {r["chapter"] for r in table} == {"01"}
+    daemon = next(r for r in table if r["learner"] == "hostile_daemon")
+    assert float(daemon["01.cosine"]) == 1.0 and float(daemon["01.spearman"]) < 1.0   # points per exercise
+    assert "Score: 5 / 5" in (out / "feedback" / "good_01.md").read_text()
+    assert "NameError" in (out / "feedback" / "exception_01.md").read_text()
+    assert "Hint 2" in (out / "feedback" / "wrong_answer_01.md").read_text()
+    assert sorted(p.stem for p in (out / "executed").glob("*.ipynb")) == sorted(f"{k}_01" for k in EXPECTED)
 
 
 @pytest.mark.notebook
 def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
-    subs, todo = tmp_path / "subs", []
-    subs.mkdir()
-    for path in SOLUTIONS:  # learner name = file stem: one solution and one exercise "learner" per chapter
-        todo += [shutil.copy(path, subs / f"solution_{path.stem[:2]}.ipynb"),
-                 shutil.copy(ROOT / "exercises" / path.name, subs / f"exercise_{path.stem[:2]}.ipynb")]
-    state = grader.grade(todo, tmp_path / "out", timeout=300, work_root=tmp_path,
-                         sandbox_mode="none" if BWRAP else "bwrap")
+    """Two learners with every chapter in one folder each: "solution" (chapter 01 as a late
+    submission zip) and "exercise" (the generated notebooks, untouched)."""
+    from course_utils.grading import gradebook, submission
+
+    subs = tmp_path / "subs"
+    for who in ("solution", "exercise"):
+        (subs / who).mkdir(parents=True)
     for path in SOLUTIONS:
-        sol, ex = state[f"solution_{path.stem[:2]}"], state[f"exercise_{path.stem[:2]}"]
+        shutil.copy(ROOT / "exercises" / path.name, subs / "exercise" / path.name)
+        if path.name.startswith("01_"):
+            submission.make_submission(path, subs / "solution", now="2026-12-03T09:00:00+00:00")
+        else:
+            shutil.copy(path, subs / "solution" / path.name)
+    policy = gradebook.Policy(deadlines={"01": "2026-12-01"}, penalty_per_day=10)
+    state = grader.grade([subs], tmp_path / "out", timeout=300, work_root=tmp_path, policy=policy,
+                         sandbox_mode="none" if BWRAP else "bwrap")
+    assert len(state) == 2 * len(SOLUTIONS)
+    for path in SOLUTIONS:
+        chapter = path.name[:2]
+        sol, ex = state[f"solution/{chapter}"], state[f"exercise/{chapter}"]
         assert sol["status"] == "ok" and sol["score"] == sol["max_score"] >= 3, sol
+        assert all(e["earned"] == e["points"] for e in sol["exercises"].values() if e["kind"] == "auto")
         assert ex["status"] == "ok" and ex["score"] == 0 and not ex["errors"], ex
-        assert {e["status"] for e in ex["exercises"].values()} == {"not implemented"}, ex  # each check ran
+        assert {e["status"] for e in ex["exercises"].values()} <= {"not implemented", "to grade"}, ex  # each check ran
         assert sol["processes_left"] == ex["processes_left"] == 0
+    late = state["solution/01"]
+    assert late["submitted_from"] == "manifest" and late["submitted_at"].startswith("2026-12-03") and not late["flags"]
+    table = {(r["learner"], r["chapter"]): r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert (table["solution", "01"]["days_late"], table["solution", "01"]["penalty_percent"]) == ("2", "20.0")
+    assert float(table["solution", "01"]["score"]) == round(0.8 * late["max_score"], 2)
+    book = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert [r["learner"] for r in book] == ["exercise", "solution"]                  # one row per learner
+    assert len([c for c in book[0] if c[:2].isdigit()]) == len(SOLUTIONS)          # one column per chapter
+    for path in SOLUTIONS:     # nbval's output check, on these executions (not a second run of them)
+        executed = nbformat.read(tmp_path / "out" / "executed" / f"solution_{path.name[:2]}.ipynb", as_version=4)
+        assert _checked_outputs(nbformat.read(path, as_version=4)) == _checked_outputs(executed), path.name
+
+
+def _sanitizers() -> list:
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+
+def _checked_outputs(nb) -> list:
+    """(source, sanitized text outputs) of the cells tagged nbval-check-output, as nbval compares them."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "nbval-check-output" not in cell.metadata.get("tags", []):
+            continue
+        text = "".join(o.get("text", "") if o.get("output_type") == "stream" else
+                       o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+        for pattern, replacement in _sanitizers():
+            text = pattern.sub(replacement, text)
+        out.append((cell.source, text))
+    return out
+
+
+def test_the_nbval_sanitizers_hide_timings_paths_and_addresses():
+    text = "took 1.25 s (312 sentences/s) at 0x7f3a9c2e10d0 in /work/main/data/x.npy on 2026-12-06T06:40:00Z"
+    for pattern, replacement in _sanitizers():
+        text = pattern.sub(replacement, text)
+    assert text == "took TIME (RATE) at ADDRESS in PATH on DATE"
 
 
 @pytest.mark.notebook
@@ -628,7 +694,7 @@ def test_a_killed_grading_run_leaves_nothing_running_and_resumes(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp)}         # every folder of the run is under tmp_path
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "good" not in (report.load_state(out) if (out / report.STATE).exists() else {}):
+    while time.monotonic() < deadline and "good/01" not in (report.load_state(out) if (out / report.STATE).exists() else {}):
         time.sleep(0.5)
     time.sleep(3)                                     # infinite_loop's kernel is running now
     proc.send_signal(signal.SIGKILL)
@@ -636,7 +702,7 @@ def test_a_killed_grading_run_leaves_nothing_running_and_resumes(tmp_path):
     time.sleep(2)
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps, [line for line in ps.splitlines() if str(tmp_path) in line]
-    assert set(report.load_state(out)) == {"good"}    # written after each learner, intact
+    assert set(report.load_state(out)) == {"good/01"}    # written after each learner, intact
     log = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300).stdout
-    assert "good: already graded (5/5), skipped" in log
-    assert {k: v["score"] for k, v in report.load_state(out).items()} == {"good": 5, "infinite_loop": 1}
+    assert "good/01: already graded (5/5), skipped" in log
+    assert {k: v["score"] for k, v in report.load_state(out).items()} == {"good/01": 5, "infinite_loop/01": 1}

@@ -8,7 +8,7 @@ import pytest
 
 from course_utils import ann, embeddings, evaluate, hybrid, recommend, runs, search
 from course_utils.finetune import mnrl_numpy
-from course_utils.grading import check
+from course_utils.grading import cases, check, checks
 from course_utils.search import Hits
 from course_utils.speed.embed_api import backoff_delay, token_budget_batches
 
@@ -55,7 +55,9 @@ def _as_learner(fn):
 
 @pytest.mark.parametrize("exercise", sorted(PACKAGE))
 def test_package_function_passes_the_exercise(exercise, capsys):
-    result = check(exercise, _as_learner(PACKAGE[exercise]))
+    result = check(exercise, _as_learner(PACKAGE[exercise]))            # the public cases
+    assert result, f"{result}: {result.message}"
+    result = checks._run(cases.get(exercise), _as_learner(PACKAGE[exercise]), 60, "hidden")   # the graded ones
     assert result, f"{result}: {result.message}"
 
 
@@ -67,3 +69,5 @@ def test_a_function_that_mutates_its_input_cannot_change_the_hidden_cases(capsys
         return np.zeros((len(a), len(b)))
     check("01.cosine", vandal)
     assert check("01.cosine", _as_learner(embeddings.cosine_similarity))
+    assert checks._run(cases.get("01.cosine"), vandal, 20, "all").status == "failed"     # as the grader runs
+    assert checks._run(cases.get("01.cosine"), _as_learner(embeddings.cosine_similarity), 20, "all")

@@ -5,6 +5,15 @@ expected answer) and a function `run(fn)` that calls the learner's function thro
 raises `Fail(message)` when the result is wrong. Each chapter module (`ch01`, ...) lists its
 exercises; `get(exercise_id)` finds one. Exercise ids are "NN.name", NN the chapter.
 
+Public and held-back cases: with `public=N`, `check` in the notebook runs an exercise's first N
+cases (the learner practises on them, with hints) and the grade counts only the others, the
+held-back cases, which the grader runs outside the learner's process and `check` never names.
+`public=None` (the default, as before the split) makes every case both public and graded.
+Partial credit: `points` x the share of graded cases passed.
+Items the instructor grades by hand -- a rubric-graded project (`kind="rubric"`) or a written
+"explain" question (`kind="written"`) -- have no cases; their `rubric` lists (criterion, points)
+and the learner's answer is the notebook cell tagged `answer:<id>`.
+
 >>> ex = get("01.cosine"); ex.chapter, len(ex.hints)
 ('01', 2)
 """
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Fail", "Case", "Exercise", "call", "as_array", "expect_array", "expect_number",
+__all__ = ["KINDS", "Fail", "Case", "Exercise", "call", "as_array", "expect_array", "expect_number",
            "registry", "get", "chapter_exercises"]
 
 
@@ -30,18 +39,52 @@ class Case:
     run: Callable  # run(fn) -> None, raising Fail (or whatever the learner's function raises)
 
 
+KINDS = ("auto", "rubric", "written")
+
+
 @dataclass(frozen=True)
 class Exercise:
     id: str            # "01.cosine"
     title: str         # "cosine similarity matrix"
-    function: str      # the name of the function the learner writes, for messages
-    hints: tuple       # (hint 1, hint 2 -- stronger)
+    function: str      # the name of the function the learner writes, for messages ("" if none)
+    hints: tuple       # (hint 1, hint 2 -- a nudge towards the idea, never the code)
     cases: tuple       # Case, ...
-    points: int = 1
+    points: float = 1  # what the exercise is worth: by difficulty (1 easy, 2 usual, 3 hard)
+    public: int | None = None   # how many leading cases `check` runs; None: all (and all graded)
+    kind: str = "auto"          # "auto" (cases), "rubric" (a project), "written" (an explanation)
+    rubric: tuple = ()          # ((criterion, points), ...) for the instructor, manual kinds
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.id}: kind must be one of {KINDS}, not {self.kind!r}")
+        if self.kind == "auto" and not self.cases:
+            raise ValueError(f"{self.id}: an automatic exercise needs cases")
+        if self.kind != "auto" and self.cases:
+            raise ValueError(f"{self.id}: a {self.kind} item is graded by hand; it takes a rubric, not cases")
+        if self.public is not None and not 0 <= self.public < len(self.cases):
+            raise ValueError(f"{self.id}: public={self.public} must leave at least one held-back case "
+                             f"(it has {len(self.cases)})")
+        if self.points <= 0:
+            raise ValueError(f"{self.id}: points must be positive, not {self.points}")
 
     @property
     def chapter(self) -> str:
         return self.id.split(".", 1)[0]
+
+    @property
+    def manual(self) -> bool:
+        """True for items the instructor grades (rubric projects, written answers)."""
+        return self.kind != "auto"
+
+    @property
+    def public_cases(self) -> tuple:
+        """The cases `check` runs in the learner's notebook."""
+        return self.cases if self.public is None else self.cases[:self.public]
+
+    @property
+    def hidden_cases(self) -> tuple:
+        """The cases the grade counts: the held-back ones (all cases when `public` is None)."""
+        return self.cases if self.public is None else self.cases[self.public:]
 
 
 def _same(a, b) -> bool:

@@ -1,4 +1,4 @@
-"""`check`: run an exercise's hidden tests against the learner's function, in the notebook.
+"""`check`: run an exercise's public tests against the learner's function, in the notebook.
 
     from course_utils.grading import check
     result = check("01.cosine", cosine_matrix)   # prints pass/fail + hints; result is truthy if passed
@@ -6,8 +6,11 @@
 Every outcome of the learner's function is caught and reported, never raised: a
 `NotImplementedError` (the exercise is not done yet), any other exception, `sys.exit()`, a
 wrong answer, a changed input, or running longer than `time_limit` seconds (an endless loop) --
-so an exercise notebook always runs top to bottom. The hint ladder: the first failed attempt
-shows hint 1; every later failed attempt of the same exercise (in this kernel) adds hint 2.
+so an exercise notebook always runs top to bottom. `check` runs the exercise's *public* cases
+only; the grade counts its *held-back* cases (see `cases`), which `check` never runs or names.
+The hint ladder: the first failed attempt shows hint 1; every later failed attempt of the same
+exercise (in this kernel) adds hint 2. Attempts (calls whose function ran) are counted per
+exercise; `attempts()` gives them, and `submit` records them in the submission's manifest.
 `check` also remembers which function it was given for each exercise: the grader grades that one
 (else the notebook's global of the exercise's function name), calling it from its own process
 with held-back inputs (see `remote`); what `check` prints never counts towards a grade.
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 
 from . import cases, remote
 
-__all__ = ["DEFAULT_TIME_LIMIT", "CheckResult", "check"]
+__all__ = ["DEFAULT_TIME_LIMIT", "WHICH", "CheckResult", "check", "attempts"]
 
-DEFAULT_TIME_LIMIT = 20.0  # seconds for all hidden tests of one exercise
+DEFAULT_TIME_LIMIT = 20.0  # seconds for all the tests of one exercise run
 _LIBRARIES = ("course_utils", "numpy", "scipy", "sklearn", "torch", "sentence_transformers")
+WHICH = ("public", "hidden", "all")   # which cases a run uses
 _failures: Counter = Counter()  # failed attempts per exercise id, for the hint ladder
+_attempts: Counter = Counter()  # attempts per exercise id (the function ran), for the manifest
 _submitted: dict = {}           # exercise id -> the function last given to check (for the grader)
 
 
@@ -37,7 +42,7 @@ class _TimeLimit(BaseException):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What a check found. Truthy when every hidden test passed."""
+    """What a check found. Truthy when every test it ran passed."""
 
     exercise: str
     status: str          # "passed", "failed" or "not implemented"
@@ -84,8 +89,16 @@ def _alarm(seconds: float):
     return disarm
 
 
-def _run(exercise: cases.Exercise, fn, time_limit: float) -> CheckResult:
-    total = len(exercise.cases)
+def _selected(exercise: cases.Exercise, which: str) -> tuple:
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, not {which!r}")
+    return {"public": exercise.public_cases, "hidden": exercise.hidden_cases, "all": exercise.cases}[which]
+
+
+def _run(exercise: cases.Exercise, fn, time_limit: float, which: str = "all") -> CheckResult:
+    """Run the `which` cases of `exercise` on `fn` (in this process; `fn` may be a `remote.Remote`)."""
+    selected = _selected(exercise, which)
+    total = len(selected)
     fail = lambda msg, n=0, names=(): CheckResult(exercise.id, "failed", n, total, msg, tuple(names))
     if not callable(fn):
         return fail(f"check needs your function itself, e.g. check({exercise.id!r}, "
@@ -96,7 +109,7 @@ def _run(exercise: cases.Exercise, fn, time_limit: float) -> CheckResult:
     passed, failed = 0, []
     disarm = _alarm(time_limit)
     try:
-        for case in exercise.cases:
+        for case in selected:
             try:
                 case.run(fn)
                 passed += 1
@@ -108,7 +121,7 @@ def _run(exercise: cases.Exercise, fn, time_limit: float) -> CheckResult:
                 failed.append((case.name, f"your function raised {type(err).__name__}: "
                                           f"{str(err)[:150]}{_where(err)}"))
     except _TimeLimit:
-        return fail(f"stopped after {time_limit:g} s, during the hidden tests -- an endless loop? "
+        return fail(f"stopped after {time_limit:g} s, during the tests -- an endless loop? "
                     f"({passed} of {total} tests had passed)", passed, ["time limit"])
     finally:
         disarm()
@@ -121,13 +134,15 @@ def _run(exercise: cases.Exercise, fn, time_limit: float) -> CheckResult:
 def _report(exercise: cases.Exercise, result: CheckResult, attempts: int) -> str:
     head = f"{exercise.id} -- {exercise.title}:"
     if result:
-        return f"✓ {head} all {result.cases_total} hidden tests passed."
+        more = "" if exercise.public is None else \
+            f" (the grade counts {len(exercise.hidden_cases)} more, held-back tests)"
+        return f"✓ {head} all {result.cases_total} public tests passed{more}."
     wrap = lambda label, text: textwrap.fill(text, 100, initial_indent=f"  {label}",
                                              subsequent_indent="    ")
     if result.status == "not implemented":
         lines = [f"✗ {head} not done yet.", wrap("", result.message)]
     else:
-        lines = [f"✗ {head} {result.cases_passed} of {result.cases_total} hidden tests passed.",
+        lines = [f"✗ {head} {result.cases_passed} of {result.cases_total} public tests passed.",
                  wrap("Failed ", result.message)]
         others = [f'"{n}"' for n in result.failing[1:]]
         if others:
@@ -141,19 +156,30 @@ def _report(exercise: cases.Exercise, result: CheckResult, attempts: int) -> str
 
 
 def check(exercise_id: str, fn, *, time_limit: float = DEFAULT_TIME_LIMIT) -> CheckResult:
-    """Run the hidden tests of `exercise_id` on `fn`; print the outcome; return a CheckResult.
+    """Run the public tests of `exercise_id` on `fn`; print the outcome; return a CheckResult.
 
-    Never raises because of `fn` (see the module docstring); raises ValueError for an unknown id.
+    Never raises because of `fn` (see the module docstring); raises ValueError for an unknown id
+    or for an item the instructor grades by hand (a project or a written answer).
 
     >>> check("01.ranks", lambda values: 1 / 0)          # doctest: +ELLIPSIS
-    ✗ 01.ranks -- average ranks with ties: 0 of 6 hidden tests passed.
+    ✗ 01.ranks -- average ranks with ties: 0 of 6 public tests passed.
     ...
     CheckResult('01.ranks', failed, 0/6 tests)
     """
     exercise = cases.get(exercise_id)
+    if exercise.manual:
+        raise ValueError(f"{exercise_id} is graded by the instructor from your answer (the cell "
+                         f"tagged answer:{exercise_id}); there is nothing to check here")
     _submitted[exercise_id] = fn
-    result = _run(exercise, fn, time_limit)
+    result = _run(exercise, fn, time_limit, "public")
+    if result.status != "not implemented":
+        _attempts[exercise_id] += 1
     if result.status == "failed":  # "not implemented" is not an attempt: no stronger hint yet
         _failures[exercise_id] += 1
     print(_report(exercise, result, _failures[exercise_id]), flush=True)
     return result
+
+
+def attempts() -> dict[str, int]:
+    """{exercise id: how many times `check` ran the learner's function for it} in this kernel."""
+    return dict(_attempts)

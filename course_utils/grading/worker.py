@@ -14,7 +14,8 @@ the learner's folder, the sandbox, the limits, the chapter's exercise ids. The w
 2. for each exercise, asks the kernel for the learner's function (the one last given to `check`,
    else the notebook's global of that name) and runs the hidden cases *in this process* with that
    function as a `remote.Remote`: inputs go to the kernel as plain data, outputs come back as plain
-   data, and the comparison with the expected values happens here (`checks._run`);
+   data, and the comparison with the expected values happens here (`checks._run` over the
+   exercise's held-back cases, the ones the grade counts; items graded by hand are skipped);
 3. writes `verdicts.json` (atomically, after each step) and `executed.ipynb` into PRIVATE_DIR.
 
 Outputs of the notebook beyond `MAX_OUTPUT` bytes are dropped; messages from the kernel beyond
@@ -223,7 +224,7 @@ class Run:
     def evaluate(self) -> None:
         from . import cases
 
-        todo = [ex for ex in cases.chapter_exercises(self.job["chapter"])]
+        todo = [ex for ex in cases.chapter_exercises(self.job["chapter"]) if not ex.manual]
         for ex in todo:
             self.out["exercises"].setdefault(ex.id, {"status": "not run", "message": ""})
         i = 0
@@ -266,16 +267,17 @@ class Run:
             return {"status": "not run", "message": str(err)[:300]}
         finally:
             peer.deadline = None
+        total = len(ex.hidden_cases)
         if isinstance(fn, remote.Remote) and not fn._meta.get("callable"):
-            return {"status": "failed", "cases_passed": 0, "cases_total": len(ex.cases),
+            return {"status": "failed", "cases_passed": 0, "cases_total": total,
                     "message": f"`{ex.function}` is a {fn._meta.get('type')}, not a function"}
         if not isinstance(fn, remote.Remote):
-            return {"status": "failed", "cases_passed": 0, "cases_total": len(ex.cases),
+            return {"status": "failed", "cases_passed": 0, "cases_total": total,
                     "message": f"`{ex.function}` is a {type(fn).__name__}, not a function"}
         try:
-            result = checks._run(ex, fn, self.job["eval_seconds"])
+            result = checks._run(ex, fn, self.job["eval_seconds"], "hidden")
         except remote.PeerLost as err:
-            return {"status": "failed", "cases_passed": 0, "cases_total": len(ex.cases), "broken": True,
+            return {"status": "failed", "cases_passed": 0, "cases_total": total, "broken": True,
                     "message": f"the kernel died during the hidden tests ({str(err)[:100]})"}
         out = {"status": result.status, "cases_passed": result.cases_passed,
                "cases_total": result.cases_total, "message": result.message[:500]}

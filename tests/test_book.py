@@ -3,8 +3,9 @@
 The browser test drives Debian's /usr/bin/chromium through the Chrome DevTools Protocol with the
 tiny websocket client below (no extra package): every chapter and exercise page loads, every
 image has a non-zero natural size, no output is an error (outside cells tagged
-`raises-exception`), every internal link points to an existing page and anchor, and nothing but
-MathJax (optional, async) is requested from outside. A screenshot of chapter 01 is kept in
+`raises-exception`), every internal link points to an existing page and anchor, no code line or
+output is wider than its box (long lines wrap), formulas are typeset by the bundled MathJax (no raw
+`$$` left), and no request leaves the machine. A screenshot of chapter 01 is kept in
 _build/test-artefacts/book.png.
 """
 from __future__ import annotations
@@ -66,6 +67,10 @@ def test_project_lists_chapters_goals_times_and_exercises(tmp_path):
         if (REPO / "exercises" / f"{ch['stem']}_exercises.ipynb").exists():
             assert f"(exercises/{ch['stem']}_exercises.ipynb)" in intro
     assert intro.count("**CPU run time (last full-mode run):**") == len(CHAPTERS)
+    mathjax = config["sphinx"]["config"]["mathjax_path"]
+    assert mathjax.startswith("../mathjax/MathJax.js"), f"MathJax must be bundled, not fetched: {mathjax}"
+    assert (tmp_path / "src" / "_extra" / "mathjax" / "MathJax.js").is_file()
+    assert "pre-wrap" in (tmp_path / "src" / "_static" / "course.css").read_text()
 
 
 # ---------------------------------------------------------------- a minimal CDP client
@@ -169,7 +174,25 @@ _INSPECT = """(async () => {
             .map(e => e.textContent.slice(0, 300)),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+    wide: [...document.querySelectorAll('main pre, article pre')]
+            .filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 2)
+            .map(p => p.textContent.slice(0, 80)),
   };
+})()"""
+
+# Wait until MathJax 2 has typeset the page, then count its output and any raw TeX left in the text.
+_MATH = """(async () => {
+  if (!window.MathJax || !MathJax.Hub) return {loaded: false, typeset: 0, raw: 0};
+  await new Promise(done => MathJax.Hub.Queue(done));
+  const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+  let raw = 0;
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement.closest('pre, code, script, style, .MathJax_CHTML')) continue;
+    raw += (node.textContent.match(/\\$\\$|\\\\frac|\\\\lVert|\\\\cos/g) || []).length;
+  }
+  return {loaded: true, raw: raw,
+          typeset: document.querySelectorAll('.MathJax_CHTML, .MathJax, .MathJax_Display, mjx-container').length};
 })()"""
 
 
@@ -244,6 +267,7 @@ def _check_site(browser: _Page, html: Path, base: str):
             if not (img["w"] > 0 and img["h"] > 0 and img["shown"] > 0):
                 problems.append(f"{page}: image {img['src']} did not render ({img})")
         problems += [f"{page}: error output: {e!r}" for e in info["errors"]]
+        problems += [f"{page}: a code line or output is wider than the page: {w!r}" for w in info["wide"]]
     for page, info in seen.items():
         for link in info["links"]:
             target, fragment = urldefrag(urljoin(base + page, link))
@@ -285,9 +309,15 @@ def test_book_pages_render_in_chromium(site, browser):
     browser.requests.clear()
     problems, seen = _check_site(browser, html, base)
     assert len([p for p in seen if p.startswith("chapters/")]) == len(CHAPTERS)
-    outside = {u for u in browser.requests if urlparse(u).scheme in ("http", "https")
-               and urlparse(u).hostname not in ("127.0.0.1", "localhost")
-               and "mathjax" not in u.lower()}
+    math_pages = [f"chapters/{p.stem}.html" for p in CHAPTERS if "$$" in p.read_text(encoding="utf-8")]
+    assert math_pages, "no chapter has a displayed formula to check"
+    for page in math_pages:
+        browser.goto(base + page)
+        math = browser.evaluate(_MATH)
+        assert math["loaded"], f"{page}: MathJax did not load"
+        assert math["typeset"] > 0 and math["raw"] == 0, f"{page}: formulas not typeset: {math}"
+    outside = {u for u in browser.requests if urlparse(u).scheme not in ("data", "blob", "about")
+               and urlparse(u).hostname not in ("127.0.0.1", "localhost")}
     assert not outside, f"pages requested resources from outside: {sorted(outside)[:5]}"
     assert not problems, "\n".join(problems[:20])
     images = sum(len(i["images"]) for p, i in seen.items() if p.startswith("chapters/"))

@@ -11,10 +11,10 @@
    exercise set;
 3. builds the site into `_build/book/html` (open `_build/book/html/index.html`).
 
-Offline: the theme's CSS, JS and fonts are bundled with sphinx-book-theme. MathJax is the one
-script Sphinx normally takes from a CDN; if a local copy is installed (the `jupyter-server-mathjax`
-package) the book uses it, otherwise the CDN script is loaded `async` — an offline reader then
-sees formulas as TeX source, and every page still renders.
+Offline: the theme's CSS, JS and fonts are bundled with sphinx-book-theme, and MathJax (the one
+script Sphinx would otherwise take from a CDN) is copied from the `jupyter-server-mathjax` package
+into the site, so formulas render without a network. A small stylesheet wraps long code lines
+and outputs, so they fit the page instead of scrolling sideways.
 
     >>> chapter_info(Path("notebooks/01_embeddings.ipynb"))["title"]    # doctest: +SKIP
     '01 · Embeddings: turning text into vectors'
@@ -95,16 +95,40 @@ def _header_cell(ch: dict, exercises: dict[str, str]) -> dict:
     return {"cell_type": "markdown", "id": "book-header", "metadata": {}, "source": [text]}
 
 
-def _local_mathjax() -> Path | None:
+# MathJax 2.7 as jupyter-server-mathjax ships it: one combined config file (TeX input, HTML-CSS
+# output) and the STIX-Web fonts only -- so the fonts must be named, as Jupyter itself does.
+_MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"
+_MATHJAX_OPTIONS = {"HTML-CSS": {"availableFonts": [], "webFont": "STIX-Web", "imageFont": None,
+                                 "preferredFont": None},
+                    # MyST-NB marks a notebook "tex2jax_ignore" and its formulas "math"
+                    "tex2jax": {"processClass": "tex2jax_process|mathjax_process|math|output_area",
+                                "inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]},
+                    "menuSettings": {"zoom": "None"}, "messageStyle": "none"}
+
+# Long code lines and outputs wrap at the page's width instead of scrolling sideways.
+_CSS = """div.cell_input pre, div.cell_output pre, div.highlight pre, div.output pre {
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+}
+"""
+
+
+def _local_mathjax() -> Path:
+    """Folder holding MathJax.js, from the `jupyter-server-mathjax` package (a dev dependency)."""
     try:
         import jupyter_server_mathjax
-    except ImportError:
-        return None
+    except ImportError as err:
+        raise ModuleNotFoundError(
+            "the book bundles MathJax from the package jupyter-server-mathjax, which is not "
+            "installed: run `make setup` (or `pip install jupyter-server-mathjax`)") from err
     found = sorted(Path(jupyter_server_mathjax.__file__).parent.rglob("MathJax.js"))
-    return found[0].parent if found else None
+    if not found:
+        raise FileNotFoundError("jupyter-server-mathjax is installed but holds no MathJax.js; "
+                                "reinstall it: pip install --force-reinstall jupyter-server-mathjax")
+    return found[0].parent
 
 
-def _config(mathjax: Path | None) -> str:
+def _config() -> str:
     config = {
         "title": "Embeddings and retrieval — the course",
         "author": "the course authors",
@@ -120,13 +144,14 @@ def _config(mathjax: Path | None) -> str:
             "html_show_copyright": False, "nb_merge_streams": True,
             "suppress_warnings": ["mystnb.unknown_mime_type", "myst.header"],
             "html_theme_options": {"use_download_button": False, "search_bar_text": "Search…"},
-            "mathjax_path": ("mathjax/MathJax.js?config=TeX-AMS_CHTML" if mathjax else
-                             "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"),
-            "mathjax_options": {"async": "async"},
+            # relative to _static/; MathJax lives beside it (html_extra_path), because Jupyter
+            # Book would add every .js file inside _static to every page
+            "mathjax_path": f"../mathjax/MathJax.js?config={_MATHJAX_CONFIG}",
+            "mathjax2_config": _MATHJAX_OPTIONS,
+            "html_static_path": ["_static"],  # course.css (Jupyter Book adds it to every page)
+            "html_extra_path": ["_extra"],
         }},
     }
-    if mathjax:
-        config["sphinx"]["config"]["html_static_path"] = ["_static"]
     return json.dumps(config, indent=2, ensure_ascii=False)  # JSON is valid YAML
 
 
@@ -149,10 +174,10 @@ def write_project(src: Path, notebooks: Path = REPO / "notebooks",
         (src / "chapters" / path.name).write_text(json.dumps(nb), encoding="utf-8")
     for path in exercise_paths:
         shutil.copy(path, src / "exercises" / path.name)
-    mathjax = _local_mathjax()
-    if mathjax:
-        shutil.copytree(mathjax, src / "_static" / "mathjax")
-    (src / "_config.yml").write_text(_config(mathjax), encoding="utf-8")
+    shutil.copytree(_local_mathjax(), src / "_extra" / "mathjax")
+    (src / "_static").mkdir()
+    (src / "_static" / "course.css").write_text(_CSS, encoding="utf-8")
+    (src / "_config.yml").write_text(_config(), encoding="utf-8")
     toc = {"format": "jb-book", "root": "intro", "parts": [
         {"caption": "Chapters", "chapters": [{"file": f"chapters/{c['stem']}"} for c in chapters]}]}
     if exercise_paths:

@@ -429,4 +429,80 @@ RANDOMIZATION = Exercise(
      Case("the same seed twice, then three other seeds", _reproducible)),
 )
 
-EXERCISES = (RECALL, NDCG, MRR, RANDOMIZATION)
+
+
+# --- 03.compare_runs: pytrec_eval per-query nDCG@10 of two runs + scipy's paired t-test -------------
+def _synthetic_runs(seed: int, n_queries: int, n_docs: int, drop_b: int):
+    """qrels with graded labels and two runs (B better on average); B misses `drop_b` queries."""
+    rng = _rng(seed)
+    qrels, run_a, run_b = {}, {}, {}
+    for q in range(n_queries):
+        qid = f"q{q}"
+        docs = [f"d{q}_{j}" for j in range(n_docs)]
+        rel = rng.choice(docs, size=3, replace=False)
+        qrels[qid] = {str(d): int(g) for d, g in zip(rel, rng.integers(1, 3, 3))}
+        base = rng.random(n_docs)
+        boost = np.array([1.0 if d in qrels[qid] else 0.0 for d in docs])
+        run_a[qid] = {d: float(s) for d, s in zip(docs, base + 0.3 * boost * rng.random(n_docs))}
+        if q >= drop_b:
+            run_b[qid] = {d: float(s) for d, s in zip(docs, base + 0.6 * boost * rng.random(n_docs)
+                                                         + 1e-3 * rng.random(n_docs))}
+    return qrels, run_a, run_b
+
+
+def _per_query_ndcg(qrels, run) -> np.ndarray:
+    import pytrec_eval
+
+    found = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return np.array([found.get(q, {}).get("ndcg_cut_10", 0.0) for q in sorted(qrels)])
+
+
+def _compare_reference(qrels, run_a, run_b):
+    from scipy.stats import ttest_ind, ttest_rel
+
+    a, b = _per_query_ndcg(qrels, run_a), _per_query_ndcg(qrels, run_b)
+    answered_b = np.array([q in run_b for q in sorted(qrels)])
+    return {"a": float(a.mean()), "b": float(b.mean()), "p_value": float(ttest_rel(b, a).pvalue),
+            "b_answered_only": float(b[answered_b].mean()), "p_unpaired": float(ttest_ind(b, a).pvalue)}
+
+
+def _compare_case(seed, n_queries, n_docs, drop_b):
+    def run(fn):
+        qrels, run_a, run_b = _synthetic_runs(seed, n_queries, n_docs, drop_b)
+        out = call(fn, qrels, run_a, run_b, names=("qrels", "run_a", "run_b"))
+        ref = _compare_reference(qrels, run_a, run_b)
+        if not isinstance(out, dict) or not {"a", "b", "p_value"} <= set(out):
+            raise Fail('return a dict with the keys "a", "b" (mean nDCG@10 of each run) and "p_value"')
+        a, b, p = (_number(out[key], f'out["{key}"]') for key in ("a", "b", "p_value"))
+        if abs(a - ref["a"]) > 1e-6:
+            raise Fail('out["a"] is not the mean nDCG@10 of run_a over the queries of qrels '
+                       '(pytrec_eval measure "ndcg_cut.10", key "ndcg_cut_10")')
+        if abs(b - ref["b"]) > 1e-6:
+            if drop_b and abs(b - ref["b_answered_only"]) < 1e-6:
+                raise Fail(f'out["b"] averages only the queries run_b answered: pytrec_eval leaves the '
+                           f"{drop_b} unanswered queries out of its result; each of them must count as 0 "
+                           "in the mean (and in the test), or a system looks better by answering less")
+            raise Fail('out["b"] is not the mean nDCG@10 of run_b over the queries of qrels')
+        if abs(p - ref["p_value"]) > 1e-6:
+            if abs(p - ref["p_unpaired"]) < 1e-6:
+                raise Fail("the p-value is an UNPAIRED t-test (ttest_ind): both runs answer the same "
+                           "queries, so pair them per query (scipy.stats.ttest_rel)")
+            raise Fail("the p-value is not the two-sided paired t-test of the per-query nDCG@10 values "
+                       "(the same query order for both runs, every query of qrels)")
+    return run
+
+
+COMPARE_RUNS = Exercise(
+    "03.compare_runs", "two runs compared with pytrec_eval and a paired t-test", "compare_runs",
+    ("Evaluate each run with `pytrec_eval.RelevanceEvaluator(qrels, {'ndcg_cut.10'})`: its "
+     "`evaluate(run)` gives one value per query. Line both systems up over EVERY query of qrels "
+     "(a query a run did not answer scores 0), then average and run scipy's paired t-test.",
+     "`per = evaluator.evaluate(run)`; `scores = [per.get(q, {}).get('ndcg_cut_10', 0.0) for q in "
+     "sorted(qrels)]` for each run; `scipy.stats.ttest_rel(b, a).pvalue` is the two-sided p."),
+    (Case("30 queries, both runs answer every query", _compare_case(60, 30, 25, 0)),
+     Case("40 queries; run_b returns nothing for 6 of them", _compare_case(61, 40, 20, 6)),
+     Case("12 queries, few documents each", _compare_case(62, 12, 8, 2))),
+    points=2,
+)
+
+EXERCISES = (RECALL, NDCG, MRR, RANDOMIZATION, COMPARE_RUNS)

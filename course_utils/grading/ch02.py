@@ -145,6 +145,7 @@ TOPK = Exercise(
      Case("a deep cut: k = 300 of 2,000 vectors",
           _topk_case(_unit_rows(15, 20, 384), _unit_rows(14, 2000, 384), 300)),
      Case("k larger than the number of vectors", _topk_case(_unit_rows(9, 2, 5), _unit_rows(10, 3, 5), 5))),
+    points=1,
 )
 
 
@@ -240,6 +241,7 @@ TO_RUN = Exercise(
      Case("100 queries, k = 10, 500 documents, some rows padded",
           _run_case(*_hits(7, 100, 10, 500, pad_from=[None] * 90 + [3, 7, 0, 9, 1, None, 5, 2, 8, 4]),
                     [str(1000 + i) for i in range(100)], _real_docs))),
+    points=1,
 )
 
 
@@ -344,6 +346,7 @@ MMR = Exercise(
      Case("the query given as shape (1, d)", _mmr_case(_q6[None, :], _c6, 3, 0.5)),
      Case("30 candidates of 384 dimensions from 3 topics, λ = 0.7", _mmr_case(_q384, _topics, 10, 0.7)),
      Case("30 candidates of 384 dimensions from 3 topics, λ = 0.3", _mmr_case(_q384, _topics, 10, 0.3))),
+    points=2,
 )
 
 
@@ -423,6 +426,7 @@ POST_FILTER = Exercise(
      Case("allowed as a list, k = 1", _post_case(*_fetched(44, 5, 6, 15), [2, 3, 5, 7, 11, 13], 1)),
      Case("25 queries, 40 fetched (over-fetch 4), k = 10, a selective filter",
           _post_case(_s6, _i6, np.flatnonzero(_rng(46).random(400) < 0.2), 10))),
+    points=2,
 )
 
 # --- 02.faiss_filter: FAISS IndexFlatIP search restricted to allowed ids (an IDSelector) ----------

@@ -125,6 +125,7 @@ RECALL = Exercise(
      Case("an empty ranking", _recall_case([], {"a": 1}, 10)),
      Case("100 retrieved, 12 judged (graded), k = 20", _recall_case(_big_ranking, _big_qrel, 20)),
      Case("a tuple as the ranking", _recall_case(tuple(_RANKING), _QREL, 4))),
+    points=1,
 )
 
 
@@ -172,12 +173,16 @@ _LOG_RANK = ("is a discount log2(1) = 0? The document at rank 1 is divided by lo
              "the discount is log2(rank + 1) with ranks from 1")
 
 
+_NO_RELEVANT = ("this query has no relevant document, so the ideal DCG is 0 and nDCG is 0/0: "
+                "return 0.0 in that case")
+
+
 def _ndcg_case(ranking, qrel, k):
     def run(fn):
-        value = _metric(fn, (ranking, qrel, k), ("ranking", "qrel", "k"),
-                        "with no relevant document the ideal DCG is 0: return 0.0 in that case; "
-                        "otherwise, " + _LOG_RANK)
-        _diagnose(value, _ndcg(ranking, qrel, k), _NDCG_MISTAKES, (ranking, qrel, k), _LOG_RANK)
+        # A division by zero (or a nan/inf) has two different causes: name the one this case has.
+        why = _NO_RELEVANT if not any(g > 0 for g in qrel.values()) else _LOG_RANK
+        value = _metric(fn, (ranking, qrel, k), ("ranking", "qrel", "k"), why)
+        _diagnose(value, _ndcg(ranking, qrel, k), _NDCG_MISTAKES, (ranking, qrel, k), why)
     return run
 
 
@@ -205,6 +210,7 @@ NDCG = Exercise(
      Case("a perfect ranking", _ndcg_case(["a", "b", "c", "d"], {"a": 3, "b": 2, "c": 1}, 4)),
      Case("k = 1", _ndcg_case(["a", "b"], {"b": 1, "a": 1}, 1)),
      Case("40 retrieved, 15 judged with labels 0-3, k = 10", _ndcg_case(_graded_run, _graded_qrel, 10))),
+    points=2,
 )
 
 
@@ -298,6 +304,7 @@ MRR = Exercise(
           _mrr_case({"q1": [], "q2": ["b"], "q9": ["a"]}, {"q1": {"a": 1}, "q2": {"b": 1}}, 5)),
      Case("a query whose labels are all 0", _mrr_case({"q1": ["a"], "q2": ["b"]}, {"q1": {"a": 1}, "q2": {"b": 0}}, 5)),
      Case("200 queries with graded labels, k = 10", _mrr_case(*_many(20, 200), 10))),
+    points=1,
 )
 
 
@@ -427,6 +434,7 @@ RANDOMIZATION = Exercise(
      Case("a consistent improvement on 300 queries, n_resamples = 999", _certain),
      Case("16 queries, a small, unclear difference", _approx_case(*_moderate(50, 16))),
      Case("the same seed twice, then three other seeds", _reproducible)),
+    points=2,
 )
 
 

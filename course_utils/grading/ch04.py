@@ -136,6 +136,7 @@ IVF = Exercise(
      Case("probed lists hold fewer than k vectors (padding)", _ivf_case(_qs, _xs, _cs, _ls, 1, 80)),
      Case("an empty inverted list among the probed ones", _ivf_case(_qe, _xe, _ce, _le, 2, 5)),
      Case("nprobe = 1, k = 1", _ivf_case(_q, _x, _c, _lists, 1, 1))),
+    points=3,
 )
 
 
@@ -202,6 +203,7 @@ PQ_ENCODE = Exercise(
      Case("m = d (one number per sub-space)", _encode_case(_xp[:20, :6], _books(17, 6, 4, 1))),
      Case("dimensions with very different scales (interleaving shows)", _encode_case(
          (_xp[:30, :12] * np.repeat([5.0, 0.1, 1.0], 4)).astype(np.float32), _books(19, 3, 8, 4)))),
+    points=2,
 )
 
 
@@ -260,6 +262,7 @@ ADC = Exercise(
      Case("one code", _adc_case(_xp[3], _codes(26, 1, 4, 16), _books(27, 4, 16, 8))),
      Case("scores equal brute force on the reconstructed vectors", _adc_case(
          _xp[4, :12], _encode(_xp[5:45, :12], _books(29, 3, 8, 4)), _books(29, 3, 8, 4)))),
+    points=2,
 )
 
 
@@ -323,6 +326,7 @@ RECALL = Exercise(
      Case("the approximate list has more columns than k", _recall_case(
          np.array([[5, 6, 1, 2]]), np.array([[1, 2]]), 2)),
      Case("Python lists as input", _recall_case([[1, 2, 3], [4, 5, 6]], [[3, 2, 9], [6, 7, 8]], 3))),
+    points=1,
 )
 
 

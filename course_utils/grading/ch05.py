@@ -110,6 +110,7 @@ KMEANS = Exercise(
      Case("300 unit vectors of 384 dimensions, k = 8", _kmeans_case(_unit, _unit[:8], 6)),
      Case("Python lists as input", _kmeans_case([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [6.0, 5.0]],
                                                 [[0.0, 0.0], [6.0, 5.0]], 2))),
+    points=2,
 )
 
 
@@ -170,6 +171,7 @@ CTFIDF = Exercise(
      Case("a cluster with no words and a word that never occurs", _ctfidf_case(
          np.array([[3, 0, 1], [0, 0, 0], [1, 0, 4]]))),
      Case("Python lists of integers", _ctfidf_case([[1, 2, 3], [3, 2, 1], [0, 5, 0], [2, 2, 2]]))),
+    points=2,
 )
 
 
@@ -240,7 +242,7 @@ SKLEARN_KMEANS = Exercise(
     (Case("400 of scikit-learn's handwritten digits (64 pixels), k = 10", _kmeans_sklearn_case(400, 20, "digits", 10)),
      Case("300 points in 4 overlapping blobs (16-d), k = 4", _kmeans_sklearn_case(300, 21, "blobs", 4)),
      Case("the digits again, k = 6 (fewer clusters than classes)", _kmeans_sklearn_case(300, 22, "digits", 6))),
-    points=2,
+    points=1,
 )
 
 
@@ -318,6 +320,7 @@ SILHOUETTE = Exercise(
          _sx[:12], ["a"] * 7 + ["b"] * 3 + ["c"] * 2)),
      Case("vectors of very different lengths (cosine ignores length)", _silhouette_case(
          _sx[:30] * np.repeat([0.1, 1.0, 20.0], 10)[:, None], _sl[:30]))),
+    points=2,
 )
 
 EXERCISES = (KMEANS, CTFIDF, SKLEARN_KMEANS, SILHOUETTE)

@@ -98,6 +98,7 @@ BM25 = Exercise(
      Case("k1 = 0.9, b = 0.4 (BEIR's Anserini settings)", _bm25_case(["w1", "w2", "w7"], _big, 0.9, 0.4)),
      Case("b = 1 (full length normalisation), k1 = 1.2", _bm25_case(["w3", "w11"], _big, 1.2, 1.0)),
      Case("60 documents of very different lengths", _bm25_case(["w0", "w4", "w9", "w4"], _big))),
+    points=2,
 )
 
 
@@ -186,6 +187,7 @@ RRF = Exercise(
      Case("tied scores (trec_eval order)", _rrf_case(
          [{"q1": {"a": 1.0, "b": 1.0, "c": 0.5}}, {"q1": {"c": 2.0, "a": 1.0}}], 1)),
      Case("a run with an empty query", _rrf_case([{"q1": {}, "q2": {"x": 1.0}}, {"q1": {"y": 0.3}}]))),
+    points=1,
 )
 
 
@@ -253,6 +255,7 @@ CONVEX = Exercise(
          {"q1": {"a": 0.5, "b": 0.5}}, {"q1": {"b": 3.0, "c": 1.0}}, 0.6)),
      Case("a query that only one run answers, and an empty query", _convex_case(
          {"q1": {"a": 1.0, "b": 0.0}, "q2": {}}, {"q3": {"z": 4.0, "y": 2.0}, "q1": {"b": 5.0, "c": 1.0}}, 0.3))),
+    points=2,
 )
 
 
@@ -308,6 +311,7 @@ ALPHA_SWEEP = Exercise(
                                                     _random_run(38, _Q8, _DOCS, 20, 5.0), [1.0, 0.6, 0.3, 0.0])),
      Case("a numpy array of alphas", _sweep_case(_qrels(39, _Q8[:5], _DOCS), _random_run(40, _Q8[:5], _DOCS, 15),
                                                  _random_run(41, _Q8[:5], _DOCS, 15, 12.0), np.array([0.25, 0.75])))),
+    points=1,
 )
 
 

@@ -153,6 +153,7 @@ CHUNK = Exercise(
      Case("overlap larger than size", _raises_case(3, 5, "overlap must be smaller than size")),
      Case("size 0 or a negative overlap", lambda fn: (_raises_case(0, 0, "size must be >= 1")(fn),
                                                       _raises_case(3, -1, "overlap must be >= 0")(fn)))),
+    points=2,
 )
 
 
@@ -278,6 +279,7 @@ PACK = Exercise(
      Case("an empty list of retrieved chunks", _pack_case([], 100)),
      Case("a different tokenizer: ceil(characters / 4)", _pack_case(_R_SKIP + _R1, 12, _quarter_chars)),
      Case("30 retrieved chunks with a repeat, budget 200", _pack_case(_random_items(1, 30), 200))),
+    points=2,
 )
 
 
@@ -379,6 +381,7 @@ PR = Exercise(
           _pr_case({"q": ["d1#0", "d1#1"], "extra": ["d1#0"]}, {"q": ["d1#1", "d2#0", "d3#3"]}, 2)),
      Case("no query with gold evidence", _pr_raises),
      Case("60 queries, k = 5", _pr_case(*_many_pr(1, 60), 5))),
+    points=1,
 )
 
 
@@ -495,6 +498,7 @@ CACHE = Exercise(
      Case("maxsize 1", _cache_case([("x", 1), ("x", 1), ("y", 1), ("x", 1)], 1)),
      Case("200 lookups drawn from 30 queries, maxsize 10",
           _cache_case([(f"query {int(i)}", 5) for i in _rng(5).zipf(1.5, 200) % 30], 10))),
+    points=2,
 )
 
 

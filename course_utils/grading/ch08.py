@@ -128,6 +128,7 @@ MNRL = Exercise(
           _mnrl_case(*_batch(6, 32, 384, dtype=np.float32))),
      Case("float32 unit vectors and scale 100 (exp overflows without care)",
           _mnrl_case(*_batch(7, 8, 16, noise=0.2, dtype=np.float32, unit=True), scale=100.0))),
+    points=2,
 )
 
 
@@ -243,6 +244,7 @@ MINE = Exercise(
           _mine_case(_s_small, ["q1", "q2"], _ids_small, {"q1": {"d0": 1, "d1": 1}, "q2": {"d4": 1}}, 10)),
      Case("equal scores", _mine_case(np.array([[0.5, 0.7, 0.5, 0.7, 0.5]]), ["q1"], _ids_small, {"q1": {"d1": 1}}, 3)),
      Case("200 queries, 1,000 documents, n = 5", _mine_case(*_mine_data(3, 200, 1000), 5))),
+    points=2,
 )
 
 
@@ -377,6 +379,7 @@ LEAK = Exercise(
                                                                 *_leak_vectors(4, 1, 4, 8, []), 0.9)),
      Case("no leak at all", _leak_case(["one", "two"], ["three", "four"], *_leak_vectors(5, 2, 2, 8, []), 0.9)),
      Case("40 test and 120 training queries, threshold 0.9", _leak_case(*_big_leak()))),
+    points=2,
 )
 
 
@@ -428,6 +431,7 @@ ADAPTER = Exercise(
      Case("Python lists", _adapter_case(*(x.tolist() for x in _adapter_data(5, 6, 2)), 0.1)),
      Case("embedding-sized: 400 pairs, 64 dimensions, float32",
           _adapter_case(*(x.astype(np.float32) for x in _adapter_data(6, 400, 64)), 2.0))),
+    points=2,
 )
 
 # --- 08.mine_library: sentence_transformers.util.mine_hard_negatives on (anchor, positive) pairs --

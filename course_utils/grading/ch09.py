@@ -118,6 +118,7 @@ RATE_LIMIT = Exercise(
           _limit_case(_trace(1, 400, 5, 0.125), 4.0, 5)),
      Case("a random trace: 300 requests from 2 keys, rate 2/s, burst 1",
           _limit_case(_trace(2, 300, 2, 0.25), 2.0, 1))),
+    points=2,
 )
 
 
@@ -210,6 +211,7 @@ PII = Exercise(
      Case("an @handle and a text with no personal data at all", _scrub_case(
          _NEAR_MISSES["a social-media handle"] + ["Aspirin lowers the risk of colorectal cancer.", ""],
          "a text without personal data"))),
+    points=2,
 )
 
 

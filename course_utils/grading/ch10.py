@@ -122,6 +122,7 @@ INT8 = Exercise(
      Case("a constant dimension (hi == lo)", _int8_case(_flat, _flat.min(axis=0), _flat.max(axis=0))),
      Case("Python lists as input", _int8_case([[0.1, 0.8, -0.3]], [-1.0, 0.0, -0.5], [1.0, 1.0, 0.5])),
      Case("600 embeddings of 384 dimensions (float32)", _int8_case(_big, _big.min(axis=0), _big.max(axis=0)))),
+    points=2,
 )
 
 
@@ -235,6 +236,7 @@ BINARY = Exercise(
      Case("values that are exactly 0", _binary_case(_with_zeros(21, 3, 16), _with_zeros(22, 80, 16), 3, 8)),
      Case("30 queries, 3,000 embeddings of 384 dimensions, k = 10 of 100 candidates",
           _binary_case(_topical(23, 30, 384), _docs, 10, 100))),
+    points=2,
 )
 
 
@@ -345,6 +347,7 @@ BACKOFF = Exercise(
           _backoff_case([(2, 1.0, 60.0, 0.0), (2, 1.0, 60.0, None)], [0.4, 0.4])),
      Case("attempt 60 (a client that kept retrying for a long time)",
           _backoff_case([(60, 0.1, 20.0, None), (61, 0.1, 20.0, None)], [0.33, 0.66]))),
+    points=1,
 )
 
 
@@ -442,6 +445,7 @@ BATCHES = Exercise(
      Case("count_tokens = len (characters), a tuple of texts",
           _batches_case(("alpha", "be", "gamma delta", "e", "zeta eta theta"), 3, 14, len)),
      Case("300 texts of 1-39 words, at most 32 per batch and 400 tokens", _batches_case(_many, 32, 400))),
+    points=2,
 )
 
 

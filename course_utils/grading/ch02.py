@@ -464,7 +464,8 @@ def _check_filtered(out, docs, queries, allowed, k):
         raise Fail(f"the ids have shape {got_i.shape}, expected (n_queries, k) = {want_i.shape}")
     allowed_set = {int(a) for a in allowed}
     outside = [int(i) for i in got_i.ravel() if int(i) != -1 and int(i) not in allowed_set]
-    if outside and np.array_equal(np.sort(np.asarray(list(allowed_set)))[np.clip(got_i, 0, None)], want_i):
+    ordered = np.sort(np.asarray(list(allowed_set), np.int64))
+    if outside and got_i.max() < len(ordered) and np.array_equal(ordered[np.clip(got_i, 0, None)], want_i):
         raise Fail("your ids are positions in the filtered subset (0, 1, ... of docs[allowed_ids]), not "
                    "the documents' own ids: map them back, or keep all vectors in the index and let an "
                    "IDSelector do the filtering")

@@ -476,7 +476,7 @@ def _binary_recall(ids, exact, k):
     return float(np.mean([len(set(a[:k]) & set(e[:k])) / k for a, e in zip(ids.tolist(), exact.tolist())]))
 
 
-def _rescored(docs, queries, cand, k):
+def _float_rescored(docs, queries, cand, k):
     scores = np.einsum("qd,qcd->qc", queries.astype(np.float64), docs[cand].astype(np.float64))
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(scores, order, 1), np.take_along_axis(cand, order, 1)
@@ -505,10 +505,10 @@ def _binary_faiss_case(n_docs, n_queries, k, multiplier):
             raise Fail("the results are not sorted by the rescored similarity, best first: after "
                        "rescoring, re-rank the candidates by the float scores")
         cand = _hamming_candidates(docs, queries, k * multiplier)
-        want = _binary_recall(_rescored(docs, queries, cand, k)[1], exact, k)
+        want = _binary_recall(_float_rescored(docs, queries, cand, k)[1], exact, k)
         got = _binary_recall(ids, exact, k)
         if got < want - 0.02:
-            only_k = _binary_recall(_rescored(docs, queries, cand[:, :k], k)[1], exact, k)
+            only_k = _binary_recall(_float_rescored(docs, queries, cand[:, :k], k)[1], exact, k)
             if abs(got - only_k) <= 0.02 and only_k < want - 0.02:
                 raise Fail(f"recall@{k} {got:.3f}: you rescored only k candidates; fetch k * "
                            "rescore_multiplier from the binary index, rescore them all, keep the best k")

@@ -263,6 +263,23 @@ def _model_path() -> str:
     return str(model_path())
 
 
+class _CachedMiniLM:
+    """all-MiniLM-L6-v2 as the course's embedding cache knows it: reference vectors come from the
+    cache, and the model itself is loaded only for a text the cache lacks (the grader's process then
+    needs no torch once the cache is warm)."""
+
+    course_model_id, max_seq_length = "all-MiniLM-L6-v2", 256
+
+    def encode(self, texts, **kwargs):
+        return _model().encode(texts, **kwargs)
+
+
+def _vectors(texts) -> np.ndarray:
+    from course_utils.embeddings import encode
+
+    return encode(list(texts), _CachedMiniLM(), show_progress=False).astype(np.float64)
+
+
 @functools.lru_cache(maxsize=None)
 def _sts_sample(split: str, start: int, n: int):
     from course_utils.data import load_sts
@@ -274,7 +291,7 @@ def _sts_sample(split: str, start: int, n: int):
 @functools.lru_cache(maxsize=None)
 def _sts_cosines(split: str, start: int, n: int) -> np.ndarray:
     s1, s2, _ = _sts_sample(split, start, n)
-    v = _model().encode(s1 + s2, normalize_embeddings=True, show_progress_bar=False).astype(np.float64)
+    v = _vectors(s1 + s2)
     return (v[:n] * v[n:]).sum(axis=1)
 
 
@@ -305,7 +322,10 @@ STS = Exercise(
      "`cos = (a * b).sum(axis=1)`; `return float(scipy.stats.spearmanr(cos, gold)[0])`. Or: "
      "`EmbeddingSimilarityEvaluator(sentences1, sentences2, gold)(model)['spearman_cosine']` (from sentence_transformers.sentence_transformer.evaluation)."),
     (Case("40 pairs of the STS-B dev set", _sts_case("dev", 0, 40)),
-     Case("30 pairs of the STS-B test set, many tied human scores", _sts_case("test", 200, 30))),
+     Case("30 pairs of the STS-B test set, many tied human scores", _sts_case("test", 200, 30)),
+     Case("20 pairs of the STS-B train set", _sts_case("train", 500, 20)),
+     Case("12 pairs (a small sample)", _sts_case("dev", 700, 12)),
+     Case("25 more pairs of the test set", _sts_case("test", 1000, 25))),
     points=2,
 )
 

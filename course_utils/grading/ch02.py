@@ -517,7 +517,9 @@ FAISS_FILTER = Exercise(
      Case("a selective filter: 3% of the documents allowed, k = 10",
           _faiss_filter_case(1500, 8, 0.03, 10, 51)),
      Case("fewer allowed documents than k (the rest of each row is id -1)",
-          _faiss_filter_case(400, 3, 0.0, 6, 52, tiny_allowed=[7, 120, 301, 399]))),
+          _faiss_filter_case(400, 3, 0.0, 6, 52, tiny_allowed=[7, 120, 301, 399])),
+     Case("allowed ids as a Python list, k = 1", _faiss_filter_case(800, 4, 0.0, 1, 53, tiny_allowed=list(range(5, 800, 7)))),
+     Case("every document allowed (the plain top-k)", _faiss_filter_case(600, 6, 1.01, 8, 54))),
     points=2,
 )
 

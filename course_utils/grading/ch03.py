@@ -509,7 +509,9 @@ COMPARE_RUNS = Exercise(
      "sorted(qrels)]` for each run; `scipy.stats.ttest_rel(b, a).pvalue` is the two-sided p."),
     (Case("30 queries, both runs answer every query", _compare_case(60, 30, 25, 0)),
      Case("40 queries; run_b returns nothing for 6 of them", _compare_case(61, 40, 20, 6)),
-     Case("12 queries, few documents each", _compare_case(62, 12, 8, 2))),
+     Case("12 queries, few documents each", _compare_case(62, 12, 8, 2)),
+     Case("60 queries, 30 documents each", _compare_case(63, 60, 30, 0)),
+     Case("25 queries; run_b misses one", _compare_case(64, 25, 15, 1))),
     points=2,
 )
 

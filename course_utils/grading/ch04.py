@@ -409,7 +409,9 @@ TUNE_NPROBE = Exercise(
     (Case("2,000 SciFact abstracts, 40 other abstracts as queries, IVF32, recall@10 >= 0.9",
           _tune_case(2000, 40, 32, 10, 0.9)),
      Case("the same vectors, IVF16, recall@5 >= 0.98", _tune_case(2000, 40, 16, 5, 0.98)),
-     Case("1,000 abstracts, IVF8, recall@10 >= 0.8", _tune_case(1000, 25, 8, 10, 0.8))),
+     Case("1,000 abstracts, IVF8, recall@10 >= 0.8", _tune_case(1000, 25, 8, 10, 0.8)),
+     Case("2,000 abstracts, IVF48, recall@10 >= 0.95", _tune_case(2000, 40, 48, 10, 0.95)),
+     Case("1,500 abstracts, IVF24, recall@1 >= 0.9", _tune_case(1500, 30, 24, 1, 0.9))),
     points=2,
 )
 

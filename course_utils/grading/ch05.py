@@ -241,7 +241,9 @@ SKLEARN_KMEANS = Exercise(
      "`return labels, adjusted_rand_score(labels_true, labels)`."),
     (Case("400 of scikit-learn's handwritten digits (64 pixels), k = 10", _kmeans_sklearn_case(400, 20, "digits", 10)),
      Case("300 points in 4 overlapping blobs (16-d), k = 4", _kmeans_sklearn_case(300, 21, "blobs", 4)),
-     Case("the digits again, k = 6 (fewer clusters than classes)", _kmeans_sklearn_case(300, 22, "digits", 6))),
+     Case("the digits again, k = 6 (fewer clusters than classes)", _kmeans_sklearn_case(300, 22, "digits", 6)),
+     Case("200 points in 4 blobs, k = 3", _kmeans_sklearn_case(200, 23, "blobs", 3)),
+     Case("250 other digits, k = 10", _kmeans_sklearn_case(250, 24, "digits", 10))),
     points=1,
 )
 

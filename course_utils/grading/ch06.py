@@ -420,7 +420,9 @@ RERANK = Exercise(
      "`out[qid] = {d: float(s) for d, s in zip(top, scores)}`."),
     (Case("3 queries, 10 documents each, best first in the dict, depth 4", _rerank_case(70, 3, 10, 4, False)),
      Case("5 queries whose run dicts are NOT in rank order, depth 5", _rerank_case(71, 5, 12, 5, True)),
-     Case("depth larger than the number of documents of a query", _rerank_case(72, 2, 3, 10, True))),
+     Case("depth larger than the number of documents of a query", _rerank_case(72, 2, 3, 10, True)),
+     Case("depth 1: only the best document of each query", _rerank_case(73, 4, 8, 1, True)),
+     Case("8 queries, 20 documents each, depth 10", _rerank_case(74, 8, 20, 10, True))),
     points=2,
 )
 

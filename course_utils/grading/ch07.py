@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 import re
 
 import numpy as np
@@ -517,6 +518,34 @@ def _model_path() -> str:
     return str(model_path())
 
 
+class _CachedMiniLM:
+    """all-MiniLM-L6-v2 as the course's embedding cache knows it: reference vectors come from the
+    cache, and the model itself is loaded only for a text the cache lacks (the grader's process then
+    needs no torch once the cache is warm)."""
+
+    course_model_id, max_seq_length = "all-MiniLM-L6-v2", 256
+
+    def encode(self, texts, **kwargs):
+        return _model().encode(texts, **kwargs)
+
+
+def _vectors(texts) -> np.ndarray:
+    from course_utils.embeddings import encode
+
+    return encode(list(texts), _CachedMiniLM(), show_progress=False).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    """The model's fast tokenizer from its tokenizer.json (no torch needed), without truncation."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(_model_path()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
 @functools.lru_cache(maxsize=1)
 def _abstracts() -> dict:
     from course_utils.data import load_beir
@@ -530,8 +559,7 @@ _QUESTIONS = ("Which cells does the virus infect?", "What did the trial measure 
 
 
 def _token_spans(text, size, overlap, special=False):
-    enc = _model().tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
+    offsets = _tokenizer().encode(text, add_special_tokens=special).offsets
     return [(offsets[s][0], offsets[min(s + size, len(offsets)) - 1][1])
             for s in _window_starts(len(offsets), size, overlap)]
 
@@ -540,8 +568,7 @@ def _token_spans(text, size, overlap, special=False):
 def _token_reference(doc_ids, question, size, overlap):
     docs = _abstracts()
     spans = [(d, a, b) for d in doc_ids for a, b in _token_spans(docs[d], size, overlap)]
-    vectors = _model().encode([docs[d][a:b] for d, a, b in spans] + [question], normalize_embeddings=True,
-                              show_progress_bar=False)
+    vectors = _vectors([docs[d][a:b] for d, a, b in spans] + [question])
     scores = vectors[:-1] @ vectors[-1]
     return {span: float(x) for span, x in zip(spans, scores)}
 
@@ -564,7 +591,7 @@ def _token_case(doc_ids, question, size, overlap, k):
             if d not in docs or not 0 <= a < b <= len(docs[d]):
                 raise Fail(f"result {unknown[0]} is not a span of a given document (start < end, "
                            "character offsets into docs[doc_id])")
-            tokens = len(_model().tokenizer(docs[d][a:b], add_special_tokens=False)["input_ids"])
+            tokens = len(_tokenizer().encode(docs[d][a:b], add_special_tokens=False).ids)
             if tokens > size + 2:
                 raise Fail(f"a chunk spans {tokens} tokens, more than size = {size}: count TOKENS of the "
                            "model's tokenizer (model.tokenizer), not words; the model truncates what is longer")
@@ -604,7 +631,13 @@ TOKEN_CHUNKS = Exercise(
     (Case("3 SciFact abstracts, windows of 64 tokens overlapping by 16, k = 4",
           _token_case(("13734012", "4983", "5836"), _QUESTIONS[0], 64, 16, 4)),
      Case("2 abstracts, windows of 40 tokens overlapping by 10, k = 3",
-          _token_case(("7912", "18670"), _QUESTIONS[1], 40, 10, 3))),
+          _token_case(("7912", "18670"), _QUESTIONS[1], 40, 10, 3)),
+     Case("1 abstract, windows of 100 tokens overlapping by 20, k = 2",
+          _token_case(("5836",), _QUESTIONS[2], 100, 20, 2)),
+     Case("a window longer than the abstract: one chunk per document, k = 2",
+          _token_case(("4983", "7912"), _QUESTIONS[0], 512, 64, 2)),
+     Case("5 abstracts, windows of 128 tokens overlapping by 32, k = 5",
+          _token_case(("13734012", "4983", "5836", "7912", "18670"), _QUESTIONS[2], 128, 32, 5))),
     points=3,
 )
 

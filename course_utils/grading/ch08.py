@@ -529,7 +529,11 @@ MINE_LIBRARY = Exercise(
     (Case("4 medical claims with their paraphrases, 10 distractors, 2 negatives each",
           _mine_library_case(4, 2, 0, 10)),
      Case("6 pairs, 14 distractors, 1 negative each, skipping the top 2 candidates (range_min = 2)",
-          _mine_library_case(6, 1, 2, 14))),
+          _mine_library_case(6, 1, 2, 14)),
+     Case("2 pairs, 6 distractors, 3 negatives each", _mine_library_case(2, 3, 0, 6)),
+     Case("3 pairs, 8 distractors, 2 negatives each, range_min = 1", _mine_library_case(3, 2, 1, 8)),
+     Case("5 pairs, no distractors: the other pairs' positives are the only candidates",
+          _mine_library_case(5, 1, 0, 0))),
     points=2,
 )
 

@@ -290,7 +290,11 @@ LANCE_PREFILTER = Exercise(
                       lambda r: r["source"] == "preprint" and r["year"] < 2000, 10)),
      Case("fewer rows pass the filter than k",
           _lance_case(200, 32, 2, "year = 2003 AND source = 'journal'",
-                      lambda r: r["year"] == 2003 and r["source"] == "journal", 50))),
+                      lambda r: r["year"] == 2003 and r["source"] == "journal", 50)),
+     Case("k = 1 with an IN list", _lance_case(400, 33, 3, "source IN ('pubmed', 'journal')",
+                                             lambda r: r["source"] in ("pubmed", "journal"), 1)),
+     Case("a year range, k = 20", _lance_case(600, 34, 4, "year BETWEEN 2005 AND 2010",
+                                             lambda r: 2005 <= r["year"] <= 2010, 20))),
     points=2,
 )
 

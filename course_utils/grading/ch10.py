@@ -534,7 +534,9 @@ BINARY_FAISS = Exercise(
     (Case("2,000 SciFact abstracts, 30 other abstracts as queries, k = 10, multiplier 4",
           _binary_faiss_case(2000, 30, 10, 4)),
      Case("the same, k = 5, multiplier 8", _binary_faiss_case(2000, 30, 5, 8)),
-     Case("500 abstracts, k = 3, multiplier 3", _binary_faiss_case(500, 12, 3, 3))),
+     Case("500 abstracts, k = 3, multiplier 3", _binary_faiss_case(500, 12, 3, 3)),
+     Case("k = 1, multiplier 10", _binary_faiss_case(2000, 20, 1, 10)),
+     Case("multiplier 1 (as many candidates as results)", _binary_faiss_case(1000, 15, 10, 1))),
     points=2,
 )
 

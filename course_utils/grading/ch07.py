@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 import re
+from pathlib import Path
 
 import numpy as np
 

@@ -318,9 +318,11 @@ STS = Exercise(
     ("Load the model from its folder with `SentenceTransformer(model_path)`, encode both sides of the "
      "pairs, take the cosine of each pair (sentences1[i] with sentences2[i]) and correlate these "
      "similarities with the human scores by rank.",
-     "`a = model.encode(sentences1, normalize_embeddings=True)`, the same for b; "
-     "`cos = (a * b).sum(axis=1)`; `return float(scipy.stats.spearmanr(cos, gold)[0])`. Or: "
-     "`EmbeddingSimilarityEvaluator(sentences1, sentences2, gold)(model)['spearman_cosine']` (from sentence_transformers.sentence_transformer.evaluation)."),
+     "With `normalize_embeddings=True` a dot product is the cosine; pair i is row i of one side with "
+     "row i of the other (a row-wise product summed over the dimensions, not a full matrix). "
+     "`scipy.stats.spearmanr` returns (correlation, p-value). Or let sentence_transformers."
+     "sentence_transformer.evaluation.EmbeddingSimilarityEvaluator do it: called on the model, it "
+     "returns a dict whose 'spearman_cosine' entry is the number."),
     (Case("40 pairs of the STS-B dev set", _sts_case("dev", 0, 40)),
      Case("30 pairs of the STS-B test set, many tied human scores", _sts_case("test", 200, 30)),
      Case("20 pairs of the STS-B train set", _sts_case("train", 500, 20)),

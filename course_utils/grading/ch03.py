@@ -505,8 +505,9 @@ COMPARE_RUNS = Exercise(
     ("Evaluate each run with `pytrec_eval.RelevanceEvaluator(qrels, {'ndcg_cut.10'})`: its "
      "`evaluate(run)` gives one value per query. Line both systems up over EVERY query of qrels "
      "(a query a run did not answer scores 0), then average and run scipy's paired t-test.",
-     "`per = evaluator.evaluate(run)`; `scores = [per.get(q, {}).get('ndcg_cut_10', 0.0) for q in "
-     "sorted(qrels)]` for each run; `scipy.stats.ttest_rel(b, a).pvalue` is the two-sided p."),
+     "`evaluate(run)` returns a dict for each query it could score; look every query of qrels up in "
+     "it (0.0 when absent), in the same order for both runs. `scipy.stats.ttest_rel(b, a)` pairs "
+     "element i of b with element i of a; its `.pvalue` is two-sided."),
     (Case("30 queries, both runs answer every query", _compare_case(60, 30, 25, 0)),
      Case("40 queries; run_b returns nothing for 6 of them", _compare_case(61, 40, 20, 6)),
      Case("12 queries, few documents each", _compare_case(62, 12, 8, 2)),

@@ -237,8 +237,9 @@ SKLEARN_KMEANS = Exercise(
     ("Cluster with scikit-learn's `KMeans` (several restarts, a fixed random_state so a re-run gives "
      "the same clusters), then score the labels against the true classes with "
      "`sklearn.metrics.adjusted_rand_score`.",
-     "`labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)`; "
-     "`return labels, adjusted_rand_score(labels_true, labels)`."),
+     "KMeans takes n_clusters, n_init (restarts) and random_state; its fit_predict returns the "
+     "labels. adjusted_rand_score compares two labelings of the same points: the true classes "
+     "and yours (not your labels with themselves, not an accuracy)."),
     (Case("400 of scikit-learn's handwritten digits (64 pixels), k = 10", _kmeans_sklearn_case(400, 20, "digits", 10)),
      Case("300 points in 4 overlapping blobs (16-d), k = 4", _kmeans_sklearn_case(300, 21, "blobs", 4)),
      Case("the digits again, k = 6 (fewer clusters than classes)", _kmeans_sklearn_case(300, 22, "digits", 6)),

@@ -281,8 +281,9 @@ LANCE_PREFILTER = Exercise(
     ("Create a LanceDB table from the rows in a fresh temporary folder (`lancedb.connect(tempfile."
      "mkdtemp())`, `db.create_table(name, data=rows)`), then search it with the query vector, the "
      "SQL condition as a PREfilter (applied before the nearest-neighbour cut) and a limit of k.",
-     "`table.search(query_vector).distance_type('cosine').where(where, prefilter=True).limit(k)"
-     ".to_list()` returns dicts best first; return `[r['id'] for r in results]`."),
+     "The query builder chains `.distance_type('cosine')`, `.where(condition, prefilter=True)` and "
+     "`.limit(k)`; `.to_list()` gives one dict per result, nearest first, holding the row's fields "
+     "(and `_distance`)."),
     (Case("300 SciFact abstracts with a year and a source; `year >= 2015`, k = 5",
           _lance_case(300, 30, 0, "year >= 2015", lambda r: r["year"] >= 2015, 5)),
      Case("a selective filter (one source and a year range), k = 10",

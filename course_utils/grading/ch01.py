@@ -323,11 +323,11 @@ STS = Exercise(
      "`scipy.stats.spearmanr` returns (correlation, p-value). Or let sentence_transformers."
      "sentence_transformer.evaluation.EmbeddingSimilarityEvaluator do it: called on the model, it "
      "returns a dict whose 'spearman_cosine' entry is the number."),
-    (Case("40 pairs of the STS-B dev set", _sts_case("dev", 0, 40)),
-     Case("30 pairs of the STS-B test set, many tied human scores", _sts_case("test", 200, 30)),
-     Case("20 pairs of the STS-B train set", _sts_case("train", 500, 20)),
-     Case("12 pairs (a small sample)", _sts_case("dev", 700, 12)),
-     Case("25 more pairs of the test set", _sts_case("test", 1000, 25))),
+    (Case("20 pairs of the STS-B test set", _sts_case("test", 0, 20)),
+     Case("15 pairs of the STS-B dev set", _sts_case("dev", 0, 15)),
+     Case("15 pairs with many tied human scores", _sts_case("test", 200, 15)),
+     Case("10 pairs of the STS-B train set", _sts_case("train", 500, 10)),
+     Case("8 pairs (a small sample)", _sts_case("test", 1000, 8))),
     points=2,
 )
 

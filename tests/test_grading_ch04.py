@@ -81,6 +81,31 @@ def _recall(pad_counts=False, by_k=False, position=False):
     return fn
 
 
+def _tune(mode):
+    """tune_nprobe variants: nprobe never set on the index, exact search returned, recall counted by position."""
+    def fn(vectors, queries, factory, k, target):
+        import faiss
+        x, q = np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(queries, np.float32)
+        flat = faiss.IndexFlatIP(x.shape[1])
+        flat.add(x)
+        true_ids = flat.search(q, k)[1]
+        if mode == "exact":
+            return 1, true_ids
+        index = faiss.index_factory(x.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        index.train(x)
+        index.add(x)
+        for nprobe in range(1, index.nlist + 1):
+            if mode != "unset":
+                index.nprobe = nprobe
+            ids = index.search(q, k)[1]
+            recall = (ids == true_ids).mean() if mode == "positional" else \
+                np.mean([len(set(a) & set(e)) / k for a, e in zip(ids.tolist(), true_ids.tolist())])
+            if recall >= target:
+                return nprobe, ids
+        return index.nlist, ids
+    return fn
+
+
 _MISTAKES = [
     ("04.ivf_search", _ivf(_nearest_l2), "L2 distance"),
     ("04.ivf_search", _ivf(_worst_ip), "smallest inner product"),
@@ -91,12 +116,15 @@ _MISTAKES = [
     ("04.recall", _recall(pad_counts=True), "padding (-1) in both lists"),
     ("04.recall", _recall(by_k=True), "divided by k"),
     ("04.recall", _recall(position=True), "position by position"),
+    ("04.tune_nprobe", _tune("unset"), "FAISS's default"),
+    ("04.tune_nprobe", _tune("exact"), "exact-search results"),
+    ("04.tune_nprobe", _tune("positional"), "already reaches the target"),
 ]
 
 
 @pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
 def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
-    result = check(ex, fn)
+    result = check(ex, fn, time_limit=120)
     assert result.status == "failed" and words in result.message, result.message
     assert words in capsys.readouterr().out.replace("\n    ", " ")
 
@@ -133,3 +161,7 @@ def test_other_correct_implementations_pass(ex, fn, capsys):
 def test_the_solution_passes(ex):
     from course_utils.grading import cases
     assert check(ex, _solution()[cases.get(ex).function])
+
+
+def test_the_library_exercise_solution_passes(capsys):
+    assert check("04.tune_nprobe", _solution()["tune_nprobe"], time_limit=120), capsys.readouterr().out

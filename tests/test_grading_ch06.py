@@ -72,6 +72,21 @@ def _sweep_mirrored(qrels, dense, lex, alphas):
     return hybrid.alpha_sweep(qrels, lex, dense, alphas, ["recall@10", "ndcg@5"])
 
 
+def _rerank(mode):
+    """rerank variants: dict order, (passage, query) pairs, every document scored, first-stage scores kept."""
+    def fn(run, queries, doc_text, model, depth):
+        out = {}
+        for qid, docs in run.items():
+            top = list(docs)[:depth] if mode == "dict order" else sorted(docs, key=docs.get, reverse=True)
+            if mode != "all":
+                top = top[:depth]
+            pairs = [(doc_text[d], queries[qid]) if mode == "reversed" else (queries[qid], doc_text[d]) for d in top]
+            scores = model.predict(pairs) if pairs else []
+            out[qid] = {d: (docs[d] if mode == "first stage" else float(s)) for d, s in zip(top, scores)}
+        return out
+    return fn
+
+
 _MISTAKES = [
     ("06.bm25", _bm25(idf="raw"), "clips it at 0"),
     ("06.bm25", _bm25(idf="lucene"), "Lucene's idf"),
@@ -83,12 +98,16 @@ _MISTAKES = [
     ("06.convex", _convex(swap=True), "alpha weights run_a"),
     ("06.alpha_sweep", _sweep_mirrored, "mirrored"),
     ("06.alpha_sweep", lambda q, a, b, alphas: hybrid.alpha_sweep(q, a, b, alphas, ["ndcg@5", "recall@10"]), "in that order"),
+    ("06.rerank", _rerank("dict order"), "not sorted"),
+    ("06.rerank", _rerank("reversed"), "(passage, query)"),
+    ("06.rerank", _rerank("all"), "keep only the top `depth`"),
+    ("06.rerank", _rerank("first stage"), "still the first stage's"),
 ]
 
 
 @pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
 def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
-    result = check(ex, fn)
+    result = check(ex, fn, time_limit=120)
     assert result.status == "failed" and words in result.message, result.message
     assert words in capsys.readouterr().out.replace("\n    ", " ")
 
@@ -112,3 +131,7 @@ def test_other_correct_implementations_pass(ex, fn, capsys):
 @pytest.mark.parametrize("ex", ["06.bm25", "06.rrf", "06.convex", "06.alpha_sweep"])
 def test_the_solution_passes(ex):
     assert check(ex, _solution()[cases.get(ex).function])
+
+
+def test_the_rerank_solution_passes(capsys):
+    assert check("06.rerank", _solution()["rerank"]), capsys.readouterr().out

@@ -100,6 +100,30 @@ def _cacher(lru=True, evict=True, truthy=False, normalise=True, with_k=True):
     return cached
 
 
+def _token_chunks(mode):
+    """search_token_chunks variants: word windows, [CLS]/[SEP] counted, windows that do not overlap."""
+    def fn(model_path, docs, question, size, overlap, k):
+        from sentence_transformers import SentenceTransformer
+        model = SentenceTransformer(model_path, device="cpu")
+        spans = []
+        for doc_id, text in docs.items():
+            if mode == "words":
+                offsets = [m.span() for m in re.finditer(r"\S+", text)]
+            else:
+                offsets = model.tokenizer(text, add_special_tokens=mode == "special",
+                                          return_offsets_mapping=True)["offset_mapping"]
+            n, step = len(offsets), size if mode == "no overlap" else size - overlap
+            for s in range(0, max(n - (0 if mode == "no overlap" else overlap), 1), step):
+                spans.append((doc_id, offsets[s][0], offsets[min(s + size, n) - 1][1]))
+        spans = [(d, a, b) for d, a, b in spans if b > a]
+        vectors = model.encode([docs[d][a:b] for d, a, b in spans] + [question], normalize_embeddings=True,
+                               show_progress_bar=False)
+        scores = vectors[:-1] @ vectors[-1]
+        best = np.argsort(-scores)[:k]
+        return [{"doc_id": spans[i][0], "start": spans[i][1], "end": spans[i][2], "score": float(scores[i])} for i in best]
+    return fn
+
+
 _MISTAKES = [
     ("07.chunk", _chunker(_no_last), "last words of the document are in no chunk"),
     ("07.chunk", _chunker(_extra), "adds no new word"),
@@ -122,12 +146,15 @@ _MISTAKES = [
     ("07.cache", _cacher(truthy=True), "empty result list is a valid cached value"),
     ("07.cache", _cacher(normalise=False), "normalise the query"),
     ("07.cache", _cacher(with_k=False), "(normalised query, k)"),
+    pytest.param("07.token_chunks", _token_chunks("words"), "count TOKENS", marks=pytest.mark.model),
+    pytest.param("07.token_chunks", _token_chunks("special"), "[CLS] and [SEP]", marks=pytest.mark.model),
+    pytest.param("07.token_chunks", _token_chunks("no overlap"), "do not overlap", marks=pytest.mark.model),
 ]
 
 
 @pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
 def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
-    result = check(ex, fn)
+    result = check(ex, fn, time_limit=120)
     assert result.status == "failed" and words in result.message, result.message
     assert words in capsys.readouterr().out.replace("\n    ", " ")
 
@@ -177,3 +204,8 @@ def _cache_del(query, k, search_fn, cache, maxsize):
                          ids=["chunk-split-find", "pr-numpy", "cache-del", "pack-other"])
 def test_other_correct_implementations_pass(ex, fn, capsys):
     assert check(ex, fn), capsys.readouterr().out
+
+
+@pytest.mark.model
+def test_the_token_chunks_solution_passes(capsys):
+    assert check("07.token_chunks", _reference("07.token_chunks"), time_limit=180), capsys.readouterr().out

@@ -84,6 +84,25 @@ def _adapter(kind):
     return fit
 
 
+def _mine_library(mode):
+    """mine_triplets variants: range_min ignored; a numpy miner that lets a pair's positive be its negative."""
+    def fn(model_path, anchors, positives, corpus, num_negatives, range_min):
+        from sentence_transformers import SentenceTransformer
+        model = SentenceTransformer(model_path, device="cpu")
+        if mode == "no range_min":
+            from datasets import Dataset
+            from sentence_transformers.util import mine_hard_negatives
+            mined = mine_hard_negatives(Dataset.from_dict({"anchor": anchors, "positive": positives}), model,
+                                        corpus=corpus, num_negatives=num_negatives, sampling_strategy="top",
+                                        output_format="triplet", verbose=False)
+            return [(r["anchor"], r["positive"], r["negative"]) for r in mined]
+        a = model.encode(anchors, normalize_embeddings=True, show_progress_bar=False)
+        c = model.encode(corpus, normalize_embeddings=True, show_progress_bar=False)
+        order = np.argsort(-(a @ c.T), axis=1)[:, range_min:range_min + num_negatives]
+        return [(anchors[i], positives[i], corpus[j]) for i in range(len(anchors)) for j in order[i]]
+    return fn
+
+
 _MISTAKES = [
     ("08.mnrl", _loss(normalise=False), "not unit length"),
     ("08.mnrl", _loss(axis=0), "wrong axis"),
@@ -107,13 +126,15 @@ _MISTAKES = [
     ("08.adapter", _adapter("no_lam"), "lam is ignored"),
     ("08.adapter", _adapter("every_entry"), "diagonal only"),
     ("08.adapter", _adapter("scaled"), "scaled by the number of rows"),
+    pytest.param("08.mine_library", _mine_library("no range_min"), "`range_min` skips", marks=pytest.mark.model),
+    pytest.param("08.mine_library", _mine_library("positives kept"), "its own anchor's negative", marks=pytest.mark.model),
 ]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the naive float32 softmax overflows on purpose
 @pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
 def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
-    result = check(ex, fn)
+    result = check(ex, fn, time_limit=120)
     assert result.status == "failed" and words in result.message, result.message
     assert words in capsys.readouterr().out.replace("\n    ", " ")
 
@@ -153,3 +174,8 @@ def test_other_correct_implementations_pass(ex, fn, capsys):
 def test_the_solution_is_what_the_notebook_compares_with_sentence_transformers():
     # the notebook's after-check compares mnrl_loss with sentence-transformers' value; the hand value here
     assert _reference("08.mnrl")([[1, 0], [0, 1]], [[1, 0], [0, 1]], scale=1.0) == pytest.approx(np.log(1 + np.exp(-1)))
+
+
+@pytest.mark.model
+def test_the_mine_library_solution_passes(capsys):
+    assert check("08.mine_library", _reference("08.mine_library"), time_limit=180), capsys.readouterr().out

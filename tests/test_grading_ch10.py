@@ -123,6 +123,27 @@ def _from_the_end(texts, max_items, max_tokens, count_tokens):
     return [[n - 1 - i for i in b][::-1] for b in rev][::-1]
 
 
+def _binary_faiss(mode):
+    """binary_rescore_search variants: no rescoring (Hamming order), only k candidates, exact float search."""
+    def fn(doc_vectors, query_vectors, k, rescore_multiplier):
+        import faiss
+        from sentence_transformers.util import quantize_embeddings
+        docs, queries = np.asarray(doc_vectors, np.float32), np.asarray(query_vectors, np.float32)
+        if mode == "exact":
+            scores = queries @ docs.T
+            ids = np.argsort(-scores, axis=1)[:, :k]
+            return np.take_along_axis(scores, ids, 1), ids
+        index = faiss.IndexBinaryFlat(docs.shape[1])
+        index.add(quantize_embeddings(docs, "ubinary"))
+        dist, cand = index.search(quantize_embeddings(queries, "ubinary"), k * (1 if mode == "k only" else rescore_multiplier))
+        if mode == "no rescoring":
+            return -dist[:, :k].astype(np.float32), cand[:, :k]
+        scores = np.einsum("qd,qcd->qc", queries, docs[cand])
+        order = np.argsort(-scores, axis=1)[:, :k]
+        return np.take_along_axis(scores, order, 1), np.take_along_axis(cand, order, 1)
+    return fn
+
+
 _MISTAKES = [
     ("10.int8", _int8(dtype=np.uint8, offset=0), "uint8"),
     ("10.int8", _int8(dtype=np.int16), "dtype int8"),
@@ -150,12 +171,15 @@ _MISTAKES = [
     ("10.batches", _batches(positions=False), "not the texts"),
     ("10.batches", _batches(sort=True), "the order changed"),
     ("10.batches", _batches(check_long=False), "raise ValueError"),
+    ("10.binary_faiss", _binary_faiss("no rescoring"), "rescore the binary candidates"),
+    ("10.binary_faiss", _binary_faiss("k only"), "rescored only k candidates"),
+    ("10.binary_faiss", _binary_faiss("exact"), "exact results"),
 ]
 
 
 @pytest.mark.parametrize("ex, fn, words", _MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(_MISTAKES)])
 def test_typical_mistakes_fail_with_a_message_that_names_them(ex, fn, words, capsys):
-    result = check(ex, fn)
+    result = check(ex, fn, time_limit=120)
     assert result.status == "failed" and words in result.message, result.message
     assert words in capsys.readouterr().out.replace("\n    ", " ")
 
@@ -172,3 +196,7 @@ def test_other_correct_implementations_pass(ex, fn, capsys):
 
 def test_the_solutions_are_the_ones_the_notebook_uses():
     assert _reference("10.batches")(["a b", "c", "d e f"], 2, 4, lambda t: len(t.split())) == [[0, 1], [2]]
+
+
+def test_the_binary_faiss_solution_passes(capsys):
+    assert check("10.binary_faiss", _reference("10.binary_faiss"), time_limit=120), capsys.readouterr().out

@@ -5,6 +5,7 @@ with the learner's output and never printed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -91,7 +92,23 @@ POOLING = Exercise(
 
 # --- 01.ranks: average ranks (ties share the mean of the ranks they span), 1-based -------------
 def _ranks_case(values):
-    return lambda fn: expect_array(call(fn, values, names=("values",)), rankdata(values), "the ranks")
+    def run(fn):
+        out = call(fn, values, names=("values",))
+        want = rankdata(values)
+        got = np.asarray(out, dtype=np.float64) if out is not None else None
+        if got is not None and got.shape == want.shape and not np.allclose(got, want):
+            if np.allclose(got + 1, want):
+                raise Fail("every rank is 1 too small: ranks start at 1 (the smallest value gets rank 1), "
+                           "not at 0 like array positions")
+            for method, what in (("ordinal", "numbered one after another"), ("min", "given the lowest rank"),
+                                 ("max", "given the highest rank"), ("dense", "ranked densely (1, 2, 2, 3)")):
+                shift = 1 if np.allclose(got + 1, rankdata(values, method=method)) else 0
+                if np.allclose(got + shift, rankdata(values, method=method)):
+                    raise Fail(f"tied values are {what} instead of sharing the AVERAGE of the ranks "
+                               "they span: [10, 20, 20, 30] -> [1, 2.5, 2.5, 4]"
+                               + (" (and ranks start at 1, not 0)" if shift else ""))
+        expect_array(out, want, "the ranks")
+    return run
 
 
 RANKS = Exercise(
@@ -112,9 +129,28 @@ RANKS = Exercise(
 
 
 # --- 01.spearman: Spearman correlation = Pearson correlation of the average ranks --------------
+def _pearson(a, b) -> float:
+    da, db = np.asarray(a, float) - np.mean(a), np.asarray(b, float) - np.mean(b)
+    return float((da * db).sum() / np.sqrt((da ** 2).sum() * (db ** 2).sum()))
+
+
 def _spearman_case(x, y):
-    return lambda fn: expect_number(call(fn, x, y, names=("x", "y")), float(spearmanr(x, y)[0]),
-                                    "the correlation")
+    def run(fn):
+        out = call(fn, x, y, names=("x", "y"))
+        want = float(spearmanr(x, y)[0])
+        value = float(np.asarray(out, dtype=np.float64).reshape(-1)[0]) if np.size(out) == 1 else None
+        if value is not None and abs(value - want) > 1e-6:
+            if abs(value - _pearson(x, y)) <= 1e-6:
+                raise Fail("that is Pearson's correlation of the raw values: Spearman's correlates the "
+                           "RANKS of x and y")
+            if abs(value - _pearson(rankdata(x, "ordinal"), rankdata(y, "ordinal"))) <= 1e-6:
+                raise Fail("your ranks do not average ties (is `average_ranks` right? its check names the "
+                           "mistake): with tied values Spearman needs the average ranks")
+            if abs(value - (1 - 6 * ((rankdata(x) - rankdata(y)) ** 2).sum() / (len(x) * (len(x) ** 2 - 1)))) <= 1e-6:
+                raise Fail("the shortcut 1 - 6 sum d^2 / (n (n^2 - 1)) is exact only without ties: "
+                           "compute Pearson's formula on the average ranks")
+        expect_number(out, want, "the correlation")
+    return run
 
 
 _x = _rng(30).normal(size=200)
@@ -211,4 +247,88 @@ CACHE = Exercise(
           lambda fn: _first_call(fn, ["café", "CAFÉ", "日本語", "cafe"]))),
 )
 
-EXERCISES = (COSINE, POOLING, RANKS, SPEARMAN, CACHE)
+
+
+# --- 01.sts: model.encode on STS-B pairs, cosine per pair, Spearman against the human scores -------
+@functools.lru_cache(maxsize=1)
+def _model():
+    from course_utils.models import load_model
+
+    return load_model()
+
+
+def _model_path() -> str:
+    from course_utils.models import model_path
+
+    return str(model_path())
+
+
+class _CachedMiniLM:
+    """all-MiniLM-L6-v2 as the course's embedding cache knows it: reference vectors come from the
+    cache, and the model itself is loaded only for a text the cache lacks (the grader's process then
+    needs no torch once the cache is warm)."""
+
+    course_model_id, max_seq_length = "all-MiniLM-L6-v2", 256
+
+    def encode(self, texts, **kwargs):
+        return _model().encode(texts, **kwargs)
+
+
+def _vectors(texts) -> np.ndarray:
+    from course_utils.embeddings import encode
+
+    return encode(list(texts), _CachedMiniLM(), show_progress=False).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=None)
+def _sts_sample(split: str, start: int, n: int):
+    from course_utils.data import load_sts
+
+    frame = load_sts(split).iloc[start:start + n]
+    return list(frame.sentence1), list(frame.sentence2), [float(x) for x in frame.score]
+
+
+@functools.lru_cache(maxsize=None)
+def _sts_cosines(split: str, start: int, n: int) -> np.ndarray:
+    s1, s2, _ = _sts_sample(split, start, n)
+    v = _vectors(s1 + s2)
+    return (v[:n] * v[n:]).sum(axis=1)
+
+
+def _sts_case(split, start, n):
+    def run(fn):
+        s1, s2, gold = _sts_sample(split, start, n)
+        out = call(fn, _model_path(), s1, s2, gold, names=("model_path", "sentences1", "sentences2", "gold"))
+        cos = _sts_cosines(split, start, n)
+        want = float(spearmanr(cos, gold)[0])
+        value = float(np.asarray(out, dtype=np.float64).reshape(-1)[0]) if np.size(out) == 1 else None
+        if value is not None and abs(value - want) > 1e-3:
+            if abs(value + want) <= 1e-3:
+                raise Fail("the sign is flipped: you correlated a DISTANCE (small for similar pairs) with "
+                           "similarity scores; use the cosine similarity of each pair")
+            if abs(value - _pearson(cos, gold)) <= 1e-3:
+                raise Fail("that is Pearson's correlation; STS is scored with Spearman's (ranks): "
+                           "scipy.stats.spearmanr, or EmbeddingSimilarityEvaluator's spearman_cosine")
+        expect_number(out, want, "the Spearman correlation", atol=1e-3)
+    return run
+
+
+STS = Exercise(
+    "01.sts", "STS-B Spearman with model.encode (or EmbeddingSimilarityEvaluator)", "sts_spearman",
+    ("Load the model from its folder with `SentenceTransformer(model_path)`, encode both sides of the "
+     "pairs, take the cosine of each pair (sentences1[i] with sentences2[i]) and correlate these "
+     "similarities with the human scores by rank.",
+     "With `normalize_embeddings=True` a dot product is the cosine; pair i is row i of one side with "
+     "row i of the other (a row-wise product summed over the dimensions, not a full matrix). "
+     "`scipy.stats.spearmanr` returns (correlation, p-value). Or let sentence_transformers."
+     "sentence_transformer.evaluation.EmbeddingSimilarityEvaluator do it: called on the model, it "
+     "returns a dict whose 'spearman_cosine' entry is the number."),
+    (Case("20 pairs of the STS-B test set", _sts_case("test", 0, 20)),
+     Case("15 pairs of the STS-B dev set", _sts_case("dev", 0, 15)),
+     Case("15 pairs with many tied human scores", _sts_case("test", 200, 15)),
+     Case("10 pairs of the STS-B train set", _sts_case("train", 500, 10)),
+     Case("8 pairs (a small sample)", _sts_case("test", 1000, 8))),
+    points=2,
+)
+
+EXERCISES = (COSINE, POOLING, RANKS, SPEARMAN, STS, CACHE)

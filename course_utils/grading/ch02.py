@@ -7,6 +7,8 @@ never the expected values.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call
@@ -143,6 +145,7 @@ TOPK = Exercise(
      Case("a deep cut: k = 300 of 2,000 vectors",
           _topk_case(_unit_rows(15, 20, 384), _unit_rows(14, 2000, 384), 300)),
      Case("k larger than the number of vectors", _topk_case(_unit_rows(9, 2, 5), _unit_rows(10, 3, 5), 5))),
+    points=1,
 )
 
 
@@ -238,6 +241,7 @@ TO_RUN = Exercise(
      Case("100 queries, k = 10, 500 documents, some rows padded",
           _run_case(*_hits(7, 100, 10, 500, pad_from=[None] * 90 + [3, 7, 0, 9, 1, None, 5, 2, 8, 4]),
                     [str(1000 + i) for i in range(100)], _real_docs))),
+    points=1,
 )
 
 
@@ -342,6 +346,7 @@ MMR = Exercise(
      Case("the query given as shape (1, d)", _mmr_case(_q6[None, :], _c6, 3, 0.5)),
      Case("30 candidates of 384 dimensions from 3 topics, λ = 0.7", _mmr_case(_q384, _topics, 10, 0.7)),
      Case("30 candidates of 384 dimensions from 3 topics, λ = 0.3", _mmr_case(_q384, _topics, 10, 0.3))),
+    points=2,
 )
 
 
@@ -421,6 +426,101 @@ POST_FILTER = Exercise(
      Case("allowed as a list, k = 1", _post_case(*_fetched(44, 5, 6, 15), [2, 3, 5, 7, 11, 13], 1)),
      Case("25 queries, 40 fetched (over-fetch 4), k = 10, a selective filter",
           _post_case(_s6, _i6, np.flatnonzero(_rng(46).random(400) < 0.2), 10))),
+    points=2,
 )
 
-EXERCISES = (TOPK, TO_RUN, MMR, POST_FILTER)
+# --- 02.faiss_filter: FAISS IndexFlatIP search restricted to allowed ids (an IDSelector) ----------
+_SCIFACT_ROWS = 1500   # SciFact abstracts (precomputed all-MiniLM-L6-v2 vectors) used as the corpus
+
+
+@functools.lru_cache(maxsize=1)
+def _scifact_vectors() -> np.ndarray:
+    """The first rows of the precomputed SciFact vectors (float32, unit length), loaded once."""
+    from course_utils.data import load_precomputed
+
+    vectors = load_precomputed("scifact")[1][:_SCIFACT_ROWS + 40].copy()
+    vectors.flags.writeable = False
+    return vectors
+
+
+def _filtered_reference(docs, queries, allowed, k):
+    docs, queries = np.asarray(docs, np.float64), np.asarray(queries, np.float64)
+    allowed = np.unique(np.asarray(list(allowed), np.int64))
+    scores = queries @ docs[allowed].T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    ids = np.full((len(queries), k), -1, np.int64)
+    out = np.full((len(queries), k), -np.inf)
+    n = min(k, len(allowed))
+    ids[:, :n] = allowed[order[:, :n]]
+    out[:, :n] = np.take_along_axis(scores, order[:, :n], axis=1)
+    return out, ids
+
+
+def _check_filtered(out, docs, queries, allowed, k):
+    want_s, want_i = _filtered_reference(docs, queries, allowed, k)
+    got_s, got_i = _pair(out)
+    got_i = np.asarray(got_i)
+    if got_i.shape != want_i.shape:
+        raise Fail(f"the ids have shape {got_i.shape}, expected (n_queries, k) = {want_i.shape}")
+    allowed_set = {int(a) for a in allowed}
+    outside = [int(i) for i in got_i.ravel() if int(i) != -1 and int(i) not in allowed_set]
+    ordered = np.sort(np.asarray(list(allowed_set), np.int64))
+    if outside and got_i.max() < len(ordered) and np.array_equal(ordered[np.clip(got_i, 0, None)], want_i):
+        raise Fail("your ids are positions in the filtered subset (0, 1, ... of docs[allowed_ids]), not "
+                   "the documents' own ids: map them back, or keep all vectors in the index and let an "
+                   "IDSelector do the filtering")
+    if outside:
+        raise Fail(f"{len(outside)} returned id(s) are not in `allowed_ids`: the filter was not applied "
+                   "to the search (pass `faiss.SearchParameters(sel=faiss.IDSelectorBatch(...))`)")
+    missing = (got_i == -1) & (want_i != -1)
+    if missing.any():
+        raise Fail(f"{int(missing.any(axis=1).sum())} row(s) have fewer than k results although enough "
+                   "allowed documents exist: that is post-filtering (search top-k, then drop what is "
+                   "not allowed); filter DURING the search with an IDSelector so every row gets k")
+    if not np.array_equal(got_i, want_i):
+        if np.array_equal(np.sort(got_i, axis=1), np.sort(want_i, axis=1)):
+            raise Fail("the right documents in the wrong order: each row must be best first")
+        raise Fail(f"{int((got_i != want_i).sum())} of {got_i.size} ids differ from the exact top-k "
+                   "among the allowed documents (an inner-product index on the vectors as given?)")
+    got_s = np.asarray(got_s, np.float64)
+    real = want_i != -1
+    if got_s.shape != want_s.shape or not np.allclose(got_s[real], want_s[real], atol=1e-4):
+        if got_s.shape == want_s.shape and np.allclose(got_s[real], 2 - 2 * want_s[real], atol=1e-3):
+            raise Fail("the scores are squared L2 distances (IndexFlatL2): use IndexFlatIP, whose "
+                       "scores are the inner products (= cosines of unit vectors)")
+        raise Fail("the ids are right but the scores are not their inner products with the query")
+
+
+def _faiss_filter_case(n_docs, n_queries, allowed_fraction, k, seed, tiny_allowed=None):
+    def run(fn):
+        vectors = _scifact_vectors()
+        docs = vectors[:n_docs]
+        queries = vectors[_SCIFACT_ROWS:_SCIFACT_ROWS + n_queries]
+        rng = _rng(seed)
+        allowed = (np.asarray(tiny_allowed) if tiny_allowed is not None
+                   else np.flatnonzero(rng.random(n_docs) < allowed_fraction))
+        out = call(fn, docs, queries, allowed, k, names=("doc_vectors", "query_vectors", "allowed_ids", "k"))
+        _check_filtered(out, docs, queries, allowed, k)
+    return run
+
+
+FAISS_FILTER = Exercise(
+    "02.faiss_filter", "FAISS search with an ID filter (IndexFlatIP + IDSelector)", "filtered_search",
+    ("Put ALL document vectors in a `faiss.IndexFlatIP(d)` (so a result's id is its row number), "
+     "then search with search parameters that carry a selector of the allowed ids: FAISS then "
+     "considers only those documents and every row gets k results when k are allowed.",
+     "`sel = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))`, "
+     "`params = faiss.SearchParameters(sel=sel)`, then `index.search(queries, k, params=params)`; "
+     "FAISS wants float32, C-contiguous arrays (`np.ascontiguousarray(x, dtype=np.float32)`)."),
+    (Case("1,500 SciFact abstracts, 5 claims' vectors, half the documents allowed, k = 5",
+          _faiss_filter_case(1500, 5, 0.5, 5, 50)),
+     Case("a selective filter: 3% of the documents allowed, k = 10",
+          _faiss_filter_case(1500, 8, 0.03, 10, 51)),
+     Case("fewer allowed documents than k (the rest of each row is id -1)",
+          _faiss_filter_case(400, 3, 0.0, 6, 52, tiny_allowed=[7, 120, 301, 399])),
+     Case("allowed ids as a Python list, k = 1", _faiss_filter_case(800, 4, 0.0, 1, 53, tiny_allowed=list(range(5, 800, 7)))),
+     Case("every document allowed (the plain top-k)", _faiss_filter_case(600, 6, 1.01, 8, 54))),
+    points=2,
+)
+
+EXERCISES = (TOPK, TO_RUN, MMR, POST_FILTER, FAISS_FILTER)

@@ -125,6 +125,7 @@ RECALL = Exercise(
      Case("an empty ranking", _recall_case([], {"a": 1}, 10)),
      Case("100 retrieved, 12 judged (graded), k = 20", _recall_case(_big_ranking, _big_qrel, 20)),
      Case("a tuple as the ranking", _recall_case(tuple(_RANKING), _QREL, 4))),
+    points=1,
 )
 
 
@@ -172,12 +173,16 @@ _LOG_RANK = ("is a discount log2(1) = 0? The document at rank 1 is divided by lo
              "the discount is log2(rank + 1) with ranks from 1")
 
 
+_NO_RELEVANT = ("this query has no relevant document, so the ideal DCG is 0 and nDCG is 0/0: "
+                "return 0.0 in that case")
+
+
 def _ndcg_case(ranking, qrel, k):
     def run(fn):
-        value = _metric(fn, (ranking, qrel, k), ("ranking", "qrel", "k"),
-                        "with no relevant document the ideal DCG is 0: return 0.0 in that case; "
-                        "otherwise, " + _LOG_RANK)
-        _diagnose(value, _ndcg(ranking, qrel, k), _NDCG_MISTAKES, (ranking, qrel, k), _LOG_RANK)
+        # A division by zero (or a nan/inf) has two different causes: name the one this case has.
+        why = _NO_RELEVANT if not any(g > 0 for g in qrel.values()) else _LOG_RANK
+        value = _metric(fn, (ranking, qrel, k), ("ranking", "qrel", "k"), why)
+        _diagnose(value, _ndcg(ranking, qrel, k), _NDCG_MISTAKES, (ranking, qrel, k), why)
     return run
 
 
@@ -205,6 +210,7 @@ NDCG = Exercise(
      Case("a perfect ranking", _ndcg_case(["a", "b", "c", "d"], {"a": 3, "b": 2, "c": 1}, 4)),
      Case("k = 1", _ndcg_case(["a", "b"], {"b": 1, "a": 1}, 1)),
      Case("40 retrieved, 15 judged with labels 0-3, k = 10", _ndcg_case(_graded_run, _graded_qrel, 10))),
+    points=2,
 )
 
 
@@ -298,6 +304,7 @@ MRR = Exercise(
           _mrr_case({"q1": [], "q2": ["b"], "q9": ["a"]}, {"q1": {"a": 1}, "q2": {"b": 1}}, 5)),
      Case("a query whose labels are all 0", _mrr_case({"q1": ["a"], "q2": ["b"]}, {"q1": {"a": 1}, "q2": {"b": 0}}, 5)),
      Case("200 queries with graded labels, k = 10", _mrr_case(*_many(20, 200), 10))),
+    points=1,
 )
 
 
@@ -427,6 +434,86 @@ RANDOMIZATION = Exercise(
      Case("a consistent improvement on 300 queries, n_resamples = 999", _certain),
      Case("16 queries, a small, unclear difference", _approx_case(*_moderate(50, 16))),
      Case("the same seed twice, then three other seeds", _reproducible)),
+    points=2,
 )
 
-EXERCISES = (RECALL, NDCG, MRR, RANDOMIZATION)
+
+
+# --- 03.compare_runs: pytrec_eval per-query nDCG@10 of two runs + scipy's paired t-test -------------
+def _synthetic_runs(seed: int, n_queries: int, n_docs: int, drop_b: int):
+    """qrels with graded labels and two runs (B better on average); B misses `drop_b` queries."""
+    rng = _rng(seed)
+    qrels, run_a, run_b = {}, {}, {}
+    for q in range(n_queries):
+        qid = f"q{q}"
+        docs = [f"d{q}_{j}" for j in range(n_docs)]
+        rel = rng.choice(docs, size=3, replace=False)
+        qrels[qid] = {str(d): int(g) for d, g in zip(rel, rng.integers(1, 3, 3))}
+        base = rng.random(n_docs)
+        boost = np.array([1.0 if d in qrels[qid] else 0.0 for d in docs])
+        run_a[qid] = {d: float(s) for d, s in zip(docs, base + 0.3 * boost * rng.random(n_docs))}
+        if q >= drop_b:
+            run_b[qid] = {d: float(s) for d, s in zip(docs, base + 0.6 * boost * rng.random(n_docs)
+                                                         + 1e-3 * rng.random(n_docs))}
+    return qrels, run_a, run_b
+
+
+def _per_query_ndcg(qrels, run) -> np.ndarray:
+    import pytrec_eval
+
+    found = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return np.array([found.get(q, {}).get("ndcg_cut_10", 0.0) for q in sorted(qrels)])
+
+
+def _compare_reference(qrels, run_a, run_b):
+    from scipy.stats import ttest_ind, ttest_rel
+
+    a, b = _per_query_ndcg(qrels, run_a), _per_query_ndcg(qrels, run_b)
+    answered_b = np.array([q in run_b for q in sorted(qrels)])
+    return {"a": float(a.mean()), "b": float(b.mean()), "p_value": float(ttest_rel(b, a).pvalue),
+            "b_answered_only": float(b[answered_b].mean()), "p_unpaired": float(ttest_ind(b, a).pvalue)}
+
+
+def _compare_case(seed, n_queries, n_docs, drop_b):
+    def run(fn):
+        qrels, run_a, run_b = _synthetic_runs(seed, n_queries, n_docs, drop_b)
+        out = call(fn, qrels, run_a, run_b, names=("qrels", "run_a", "run_b"))
+        ref = _compare_reference(qrels, run_a, run_b)
+        if not isinstance(out, dict) or not {"a", "b", "p_value"} <= set(out):
+            raise Fail('return a dict with the keys "a", "b" (mean nDCG@10 of each run) and "p_value"')
+        a, b, p = (_number(out[key], f'out["{key}"]') for key in ("a", "b", "p_value"))
+        if abs(a - ref["a"]) > 1e-6:
+            raise Fail('out["a"] is not the mean nDCG@10 of run_a over the queries of qrels '
+                       '(pytrec_eval measure "ndcg_cut.10", key "ndcg_cut_10")')
+        if abs(b - ref["b"]) > 1e-6:
+            if drop_b and abs(b - ref["b_answered_only"]) < 1e-6:
+                raise Fail(f'out["b"] averages only the queries run_b answered: pytrec_eval leaves the '
+                           f"{drop_b} unanswered queries out of its result; each of them must count as 0 "
+                           "in the mean (and in the test), or a system looks better by answering less")
+            raise Fail('out["b"] is not the mean nDCG@10 of run_b over the queries of qrels')
+        if abs(p - ref["p_value"]) > 1e-6:
+            if abs(p - ref["p_unpaired"]) < 1e-6:
+                raise Fail("the p-value is an UNPAIRED t-test (ttest_ind): both runs answer the same "
+                           "queries, so pair them per query (scipy.stats.ttest_rel)")
+            raise Fail("the p-value is not the two-sided paired t-test of the per-query nDCG@10 values "
+                       "(the same query order for both runs, every query of qrels)")
+    return run
+
+
+COMPARE_RUNS = Exercise(
+    "03.compare_runs", "two runs compared with pytrec_eval and a paired t-test", "compare_runs",
+    ("Evaluate each run with `pytrec_eval.RelevanceEvaluator(qrels, {'ndcg_cut.10'})`: its "
+     "`evaluate(run)` gives one value per query. Line both systems up over EVERY query of qrels "
+     "(a query a run did not answer scores 0), then average and run scipy's paired t-test.",
+     "`evaluate(run)` returns a dict for each query it could score; look every query of qrels up in "
+     "it (0.0 when absent), in the same order for both runs. `scipy.stats.ttest_rel(b, a)` pairs "
+     "element i of b with element i of a; its `.pvalue` is two-sided."),
+    (Case("30 queries, both runs answer every query", _compare_case(60, 30, 25, 0)),
+     Case("40 queries; run_b returns nothing for 6 of them", _compare_case(61, 40, 20, 6)),
+     Case("12 queries, few documents each", _compare_case(62, 12, 8, 2)),
+     Case("60 queries, 30 documents each", _compare_case(63, 60, 30, 0)),
+     Case("25 queries; run_b misses one", _compare_case(64, 25, 15, 1))),
+    points=2,
+)
+
+EXERCISES = (RECALL, NDCG, MRR, RANDOMIZATION, COMPARE_RUNS)

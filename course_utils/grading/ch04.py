@@ -10,6 +10,8 @@ names the mistake, never the expected values.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call
@@ -134,6 +136,7 @@ IVF = Exercise(
      Case("probed lists hold fewer than k vectors (padding)", _ivf_case(_qs, _xs, _cs, _ls, 1, 80)),
      Case("an empty inverted list among the probed ones", _ivf_case(_qe, _xe, _ce, _le, 2, 5)),
      Case("nprobe = 1, k = 1", _ivf_case(_q, _x, _c, _lists, 1, 1))),
+    points=3,
 )
 
 
@@ -200,6 +203,7 @@ PQ_ENCODE = Exercise(
      Case("m = d (one number per sub-space)", _encode_case(_xp[:20, :6], _books(17, 6, 4, 1))),
      Case("dimensions with very different scales (interleaving shows)", _encode_case(
          (_xp[:30, :12] * np.repeat([5.0, 0.1, 1.0], 4)).astype(np.float32), _books(19, 3, 8, 4)))),
+    points=2,
 )
 
 
@@ -258,6 +262,7 @@ ADC = Exercise(
      Case("one code", _adc_case(_xp[3], _codes(26, 1, 4, 16), _books(27, 4, 16, 8))),
      Case("scores equal brute force on the reconstructed vectors", _adc_case(
          _xp[4, :12], _encode(_xp[5:45, :12], _books(29, 3, 8, 4)), _books(29, 3, 8, 4)))),
+    points=2,
 )
 
 
@@ -321,6 +326,93 @@ RECALL = Exercise(
      Case("the approximate list has more columns than k", _recall_case(
          np.array([[5, 6, 1, 2]]), np.array([[1, 2]]), 2)),
      Case("Python lists as input", _recall_case([[1, 2, 3], [4, 5, 6]], [[3, 2, 9], [6, 7, 8]], 3))),
+    points=1,
 )
 
-EXERCISES = (IVF, PQ_ENCODE, ADC, RECALL)
+
+
+# --- 04.tune_nprobe: faiss.index_factory + nprobe tuned to a recall target ------------------------
+@functools.lru_cache(maxsize=1)
+def _scifact_vectors() -> np.ndarray:
+    """The first 2,040 precomputed SciFact vectors (float32, unit length), loaded once."""
+    from course_utils.data import load_precomputed
+
+    vectors = load_precomputed("scifact")[1][:2040].copy()
+    vectors.flags.writeable = False
+    return vectors
+
+
+def _ivf_ids(vectors, queries, factory, k, nprobes):
+    """{nprobe: ids} of FAISS's own IVF index built as the exercise says (a fresh index each call)."""
+    import faiss
+
+    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.add(vectors)
+    found = {}
+    for nprobe in nprobes:
+        index.nprobe = nprobe
+        found[nprobe] = index.search(queries, k)[1]
+    return found
+
+
+def _exact_ids(vectors, queries, k):
+    scores = queries.astype(np.float64) @ vectors.astype(np.float64).T
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def _tune_case(n_docs, n_queries, nlist, k, target):
+    factory = f"IVF{nlist},Flat"
+
+    def run(fn):
+        all_vectors = _scifact_vectors()
+        vectors, queries = all_vectors[:n_docs], all_vectors[2000:2000 + n_queries]
+        out = call(fn, vectors, queries, factory, k, target,
+                   names=("vectors", "queries", "factory", "k", "target"))
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise Fail("return a pair `nprobe, ids`: the nprobe you chose and the index's (n_queries, k) ids")
+        nprobe, ids = out
+        if not isinstance(nprobe, (int, np.integer)) or not 1 <= int(nprobe) <= nlist:
+            raise Fail(f"nprobe must be a whole number from 1 to nlist = {nlist}, got {nprobe!r}")
+        nprobe, ids = int(nprobe), np.asarray(ids)
+        if ids.shape != (n_queries, k):
+            raise Fail(f"the ids have shape {ids.shape}, expected (n_queries, k) = {(n_queries, k)}")
+        exact = _exact_ids(vectors, queries, k)
+        recall = np.mean([len(set(a) & set(e)) / k for a, e in zip(ids.tolist(), exact.tolist())])
+        mine = _ivf_ids(vectors, queries, factory, k, sorted({1, nprobe, max(nprobe - 1, 1)}))
+        if recall < target:
+            if np.array_equal(ids, mine[1]) and nprobe > 1:
+                raise Fail("these are the results of nprobe = 1, FAISS's default: set `index.nprobe` "
+                           "before each search")
+            raise Fail(f"the returned ids reach recall@{k} {recall:.3f}, below the target: probe more lists")
+        if nprobe == nlist or (np.array_equal(ids, exact) and not np.array_equal(mine[nprobe], exact)):
+            raise Fail("these are exact-search results (every list probed, or a flat index): the point "
+                       "is the SMALLEST nprobe whose IVF results reach the target; return that index's ids")
+        if nprobe > 1:
+            below = mine[nprobe - 1]
+            lower = np.mean([len(set(a) & set(e)) / k for a, e in zip(below.tolist(), exact.tolist())])
+            if lower >= target:
+                raise Fail(f"nprobe = {nprobe - 1} already reaches the target: return the smallest "
+                           "nprobe that does (recall@k counts the exact top-k ids found ANYWHERE in the "
+                           "k results; order does not matter)")
+    return run
+
+
+TUNE_NPROBE = Exercise(
+    "04.tune_nprobe", "an IVF index from index_factory, nprobe tuned to a recall target", "tune_nprobe",
+    ("Build the index with `faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)`, train it "
+     "on the vectors and add them. The true neighbours come from an exact `faiss.IndexFlatIP`. "
+     "Then raise `index.nprobe` from 1 until recall@k against the exact top-k reaches the target.",
+     "For nprobe in 1, 2, ..., nlist: `index.nprobe = nprobe; _, ids = index.search(queries, k)`; "
+     "recall = mean over queries of len(set(ids[i]) & set(exact[i])) / k; return `nprobe, ids` at "
+     "the first nprobe whose recall >= target (nlist is `index.nlist`)."),
+    (Case("2,000 SciFact abstracts, 40 other abstracts as queries, IVF32, recall@10 >= 0.9",
+          _tune_case(2000, 40, 32, 10, 0.9)),
+     Case("the same vectors, IVF16, recall@5 >= 0.98", _tune_case(2000, 40, 16, 5, 0.98)),
+     Case("1,000 abstracts, IVF8, recall@10 >= 0.8", _tune_case(1000, 25, 8, 10, 0.8)),
+     Case("2,000 abstracts, IVF48, recall@10 >= 0.95", _tune_case(2000, 40, 48, 10, 0.95)),
+     Case("1,500 abstracts, IVF24, recall@1 >= 0.9", _tune_case(1500, 30, 24, 1, 0.9))),
+    points=2,
+)
+
+EXERCISES = (IVF, PQ_ENCODE, ADC, RECALL, TUNE_NPROBE)

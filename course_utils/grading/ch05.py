@@ -1,14 +1,16 @@
 """Hidden test cases of chapter 05's exercises (solutions/05_clustering_exercises.ipynb).
 
 Exercises: k-means by hand (Lloyd's iterations from given centroids, `kmeans`), c-TF-IDF weights
-(`ctfidf`, the formula of `course_utils.cluster.labels`), the adjusted Rand index from the
-contingency table (`adjusted_rand`, = scikit-learn's `adjusted_rand_score`) and the mean cosine
+(`ctfidf`, the formula of `course_utils.cluster.labels`), scikit-learn's KMeans scored with
+`adjusted_rand_score` against true classes (`cluster_and_score`) and the mean cosine
 silhouette (`silhouette`, = scikit-learn's `silhouette_score(metric="cosine")`). Reference answers are
 computed here at check time (scikit-learn for the ARI); messages name the typical mistake (stale
 labels, an empty cluster's nan centroid, the unadjusted Rand index, raw counts as tf...), never
 the expected values.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, rand_score, silhouette_score
@@ -108,6 +110,7 @@ KMEANS = Exercise(
      Case("300 unit vectors of 384 dimensions, k = 8", _kmeans_case(_unit, _unit[:8], 6)),
      Case("Python lists as input", _kmeans_case([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [6.0, 5.0]],
                                                 [[0.0, 0.0], [6.0, 5.0]], 2))),
+    points=2,
 )
 
 
@@ -168,53 +171,81 @@ CTFIDF = Exercise(
      Case("a cluster with no words and a word that never occurs", _ctfidf_case(
          np.array([[3, 0, 1], [0, 0, 0], [1, 0, 4]]))),
      Case("Python lists of integers", _ctfidf_case([[1, 2, 3], [3, 2, 1], [0, 5, 0], [2, 2, 2]]))),
+    points=2,
 )
 
 
 # --- 05.ari: adjusted Rand index from the contingency table ------------------------------------
-def _ari_case(a, b):
+def _digits(n: int, seed: int):
+    """n of scikit-learn's bundled 8x8 handwritten digits (64-d, shipped, no download), shuffled."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = _rng(seed).permutation(len(x))[:n]
+    return x[order].astype(np.float64), y[order]
+
+
+def _overlapping_blobs(n: int, seed: int, classes: int = 4, d: int = 16):
+    rng = _rng(seed)
+    centres = rng.normal(size=(classes, d)) * 2.0
+    y = rng.integers(0, classes, n)
+    return centres[y] + rng.normal(size=(n, d)) * 1.6, y
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_ari(n, seed, kind, k):
+    from sklearn.cluster import KMeans
+
+    x, y = (_digits if kind == "digits" else _overlapping_blobs)(n, seed)
+    return float(adjusted_rand_score(y, KMeans(k, n_init=10, random_state=0).fit_predict(x)))
+
+
+def _kmeans_sklearn_case(n, seed, kind, k):
     def run(fn):
-        out = as_array(call(fn, a, b, names=("labels_true", "labels_pred")), "the ARI")
-        if out.size != 1:
-            raise Fail(f"the ARI should be one number, got an array of shape {out.shape}")
-        value = float(out.reshape(()))
-        if not np.isfinite(value):
-            raise Fail(f"the ARI is {value}: when the expected index equals its maximum (e.g. both "
-                       "labelings put everything in one cluster) the ARI is defined as 1.0")
-        want = float(adjusted_rand_score(a, b))
-        if abs(value - want) > 1e-9:
-            if abs(value - float(rand_score(a, b))) <= 1e-9:
-                raise Fail("that is the unadjusted Rand index (share of agreeing pairs); the ARI "
-                           "subtracts its expected value under chance: (index - expected) / "
-                           "(max - expected)")
-            if abs(value + want) <= 1e-9 or abs(value - 1 / want if want else 1) <= 1e-9:
-                raise Fail("close, but the fraction is upside down or has the wrong sign: "
-                           "ARI = (index - expected) / (max_index - expected)")
-            raise Fail(f"the ARI is off by {abs(value - want):.3g} (pairs are counted with "
-                       "n * (n - 1) / 2, not n ** 2 / 2)")
+        x, y = (_digits if kind == "digits" else _overlapping_blobs)(n, seed)
+        out = call(fn, x, y, k, names=("vectors", "labels_true", "k"))
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise Fail("return a pair `labels, ari`: the cluster of each vector and the ARI against labels_true")
+        labels, ari = np.asarray(out[0]), out[1]
+        if labels.shape != y.shape:
+            raise Fail(f"labels has shape {labels.shape}, expected one cluster id per vector {y.shape}")
+        if len(np.unique(labels)) != k:
+            raise Fail(f"labels holds {len(np.unique(labels))} distinct clusters, expected k = {k}")
+        ari = float(as_array(ari, "the ARI").reshape(-1)[0])
+        want = float(adjusted_rand_score(y, labels))
+        if abs(ari - want) > 1e-9:
+            if abs(ari - float(rand_score(y, labels))) <= 1e-9:
+                raise Fail("that is the unadjusted Rand index (sklearn's rand_score): use "
+                           "adjusted_rand_score, which subtracts what chance agreement gives")
+            if abs(ari - float(np.mean(labels == y))) <= 1e-9:
+                raise Fail("that is an accuracy (labels == labels_true): cluster ids are arbitrary "
+                           "names, cluster 3 need not be class 3; the ARI compares pairs of points")
+            if abs(ari - 1.0) <= 1e-9:
+                raise Fail("an ARI of exactly 1: did you compare the clustering with itself instead "
+                           "of with labels_true?")
+            raise Fail("the ARI returned is not adjusted_rand_score(labels_true, labels) of your labels")
+        best = _reference_ari(n, seed, kind, k)
+        if ari < best - 0.08:
+            raise Fail(f"your clustering's ARI is {ari:.3f}, well below what k-means with several "
+                       "restarts reaches on these vectors: use KMeans(n_clusters=k, n_init=10, "
+                       "random_state=...) on the vectors as given")
     return run
 
 
-_t = _rng(20).integers(0, 5, 200)
-_p = np.where(_rng(21).random(200) < 0.7, _t, _rng(22).integers(0, 6, 200))
-ARI = Exercise(
-    "05.ari", "adjusted Rand index", "adjusted_rand",
-    ("Build the contingency table n_ij (points in true class i and predicted cluster j) with its "
-     "row sums a_i and column sums b_j. With C(x) = x (x - 1) / 2 pairs: index = sum C(n_ij), "
-     "expected = sum C(a_i) * sum C(b_j) / C(n), max = (sum C(a_i) + sum C(b_j)) / 2, "
-     "ARI = (index - expected) / (max - expected), and 1.0 when max == expected.",
-     "`_, ti = np.unique(labels_true, return_inverse=True)` (same for pred) turns any labels "
-     "(strings, -1) into 0..r-1; `table = np.zeros((ti.max() + 1, pi.max() + 1))`; "
-     "`np.add.at(table, (ti, pi), 1)`; `C = lambda x: x * (x - 1) / 2`; then the formula with "
-     "`C(table).sum()`, `C(table.sum(1)).sum()`, `C(table.sum(0)).sum()`, `C(n)`."),
-    (Case("identical labelings with renamed clusters", _ari_case([0, 0, 1, 1, 2, 2], [5, 5, 3, 3, 9, 9])),
-     Case("a small disagreement", _ari_case([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])),
-     Case("200 points, 5 classes, 6 clusters, 70% agreement", _ari_case(_t, _p)),
-     Case("random labels (ARI near 0, may be negative)", _ari_case(_t, _rng(23).integers(0, 5, 200))),
-     Case("string labels and HDBSCAN's noise label -1", _ari_case(
-         ["sport", "sport", "politics", "tech", "tech", "politics", "sport"], [-1, 0, 1, 2, 2, 1, 0])),
-     Case("everything in one cluster in both labelings", _ari_case([1, 1, 1, 1], [7, 7, 7, 7])),
-     Case("one cluster against all singletons", _ari_case([0, 0, 0, 0], [0, 1, 2, 3]))),
+SKLEARN_KMEANS = Exercise(
+    "05.kmeans_ari", "scikit-learn KMeans scored with adjusted_rand_score", "cluster_and_score",
+    ("Cluster with scikit-learn's `KMeans` (several restarts, a fixed random_state so a re-run gives "
+     "the same clusters), then score the labels against the true classes with "
+     "`sklearn.metrics.adjusted_rand_score`.",
+     "KMeans takes n_clusters, n_init (restarts) and random_state; its fit_predict returns the "
+     "labels. adjusted_rand_score compares two labelings of the same points: the true classes "
+     "and yours (not your labels with themselves, not an accuracy)."),
+    (Case("400 of scikit-learn's handwritten digits (64 pixels), k = 10", _kmeans_sklearn_case(400, 20, "digits", 10)),
+     Case("300 points in 4 overlapping blobs (16-d), k = 4", _kmeans_sklearn_case(300, 21, "blobs", 4)),
+     Case("the digits again, k = 6 (fewer clusters than classes)", _kmeans_sklearn_case(300, 22, "digits", 6)),
+     Case("200 points in 4 blobs, k = 3", _kmeans_sklearn_case(200, 23, "blobs", 3)),
+     Case("250 other digits, k = 10", _kmeans_sklearn_case(250, 24, "digits", 10))),
+    points=1,
 )
 
 
@@ -292,6 +323,7 @@ SILHOUETTE = Exercise(
          _sx[:12], ["a"] * 7 + ["b"] * 3 + ["c"] * 2)),
      Case("vectors of very different lengths (cosine ignores length)", _silhouette_case(
          _sx[:30] * np.repeat([0.1, 1.0, 20.0], 10)[:, None], _sl[:30]))),
+    points=2,
 )
 
-EXERCISES = (KMEANS, CTFIDF, ARI, SILHOUETTE)
+EXERCISES = (KMEANS, CTFIDF, SKLEARN_KMEANS, SILHOUETTE)

@@ -98,6 +98,7 @@ BM25 = Exercise(
      Case("k1 = 0.9, b = 0.4 (BEIR's Anserini settings)", _bm25_case(["w1", "w2", "w7"], _big, 0.9, 0.4)),
      Case("b = 1 (full length normalisation), k1 = 1.2", _bm25_case(["w3", "w11"], _big, 1.2, 1.0)),
      Case("60 documents of very different lengths", _bm25_case(["w0", "w4", "w9", "w4"], _big))),
+    points=2,
 )
 
 
@@ -186,6 +187,7 @@ RRF = Exercise(
      Case("tied scores (trec_eval order)", _rrf_case(
          [{"q1": {"a": 1.0, "b": 1.0, "c": 0.5}}, {"q1": {"c": 2.0, "a": 1.0}}], 1)),
      Case("a run with an empty query", _rrf_case([{"q1": {}, "q2": {"x": 1.0}}, {"q1": {"y": 0.3}}]))),
+    points=1,
 )
 
 
@@ -253,6 +255,7 @@ CONVEX = Exercise(
          {"q1": {"a": 0.5, "b": 0.5}}, {"q1": {"b": 3.0, "c": 1.0}}, 0.6)),
      Case("a query that only one run answers, and an empty query", _convex_case(
          {"q1": {"a": 1.0, "b": 0.0}, "q2": {}}, {"q3": {"z": 4.0, "y": 2.0}, "q1": {"b": 5.0, "c": 1.0}}, 0.3))),
+    points=2,
 )
 
 
@@ -308,6 +311,119 @@ ALPHA_SWEEP = Exercise(
                                                     _random_run(38, _Q8, _DOCS, 20, 5.0), [1.0, 0.6, 0.3, 0.0])),
      Case("a numpy array of alphas", _sweep_case(_qrels(39, _Q8[:5], _DOCS), _random_run(40, _Q8[:5], _DOCS, 15),
                                                  _random_run(41, _Q8[:5], _DOCS, 15, 12.0), np.array([0.25, 0.75])))),
+    points=1,
 )
 
-EXERCISES = (BM25, RRF, CONVEX, ALPHA_SWEEP)
+
+
+# --- 06.rerank: a second stage with a cross-encoder's `predict(pairs)` over each query's top depth ----
+class _FakeCrossEncoder:
+    """Stands in for `sentence_transformers.CrossEncoder`: `predict(pairs)` -> one score per
+    (query, passage) pair, a fixed function of the two texts; records every pair it scored."""
+
+    def __init__(self, queries):
+        self.queries, self.pairs, self.reversed = set(queries), [], 0
+
+    def predict(self, sentences, batch_size=32, show_progress_bar=None, convert_to_numpy=True, **kwargs):
+        if isinstance(sentences, (tuple, list)) and len(sentences) == 2 and all(isinstance(t, str) for t in sentences):
+            sentences = [sentences]                     # one pair, as CrossEncoder accepts it
+        out = []
+        for pair in sentences:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError("predict takes a list of (query, passage) pairs")
+            q, p = str(pair[0]), str(pair[1])
+            self.pairs.append((q, p))
+            self.reversed += q not in self.queries and p in self.queries
+            out.append(_pair_score(q, p))
+        return np.asarray(out, np.float32)
+
+
+def _pair_score(query: str, passage: str) -> float:
+    """Word overlap plus a deterministic per-pair jitter: a re-ranker that disagrees with stage one."""
+    q, p = set(query.lower().split()), set(passage.lower().split())
+    jitter = (sum(map(ord, query + "|" + passage)) % 97) / 970.0
+    return float(len(q & p) / (1 + len(q)) + jitter)
+
+
+_WORDS = "protein cell gene cancer mouse dose risk trial brain virus blood liver heart drug".split()
+
+
+def _rerank_data(seed: int, n_queries: int, n_docs: int, shuffle: bool):
+    rng = _rng(seed)
+    queries = {f"q{i}": " ".join(rng.choice(_WORDS, 4, replace=False)) for i in range(n_queries)}
+    texts = {f"d{j}": " ".join(rng.choice(_WORDS, 6)) for j in range(n_docs * 2)}
+    run = {}
+    for qid in queries:
+        docs = rng.choice(sorted(texts), n_docs, replace=False)
+        scores = rng.permutation(np.linspace(1.0, 20.0, n_docs))
+        items = [(str(d), float(s)) for d, s in zip(docs, scores)]
+        if not shuffle:
+            items.sort(key=lambda kv: -kv[1])
+        run[qid] = dict(items)
+    return run, queries, texts
+
+
+def _rerank_reference(run, queries, texts, depth):
+    out = {}
+    for qid, docs in run.items():
+        top = sorted(docs, key=lambda d: (-docs[d], d))[:depth]
+        out[qid] = {d: _pair_score(queries[qid], texts[d]) for d in top}
+    return out
+
+
+def _rerank_case(seed, n_queries, n_docs, depth, shuffle):
+    def run(fn):
+        data = _rerank_data(seed, n_queries, n_docs, shuffle)
+        model = _FakeCrossEncoder(data[1].values())
+        out = call(fn, *data, model, depth, names=("run", "queries", "doc_text", "model", "depth"), mutable=(3,))
+        want = _rerank_reference(*data, depth)
+        if not isinstance(out, dict):
+            raise Fail(f"return a run {{qid: {{doc_id: score}}}}, got a {type(out).__name__}")
+        if model.reversed:
+            raise Fail(f"{model.reversed} pair(s) were (passage, query): a cross-encoder is trained on "
+                       "(query, passage) pairs and scores the other order differently")
+        if set(out) != set(want):
+            raise Fail("the re-ranked run must hold every query of the input run, and only those")
+        for qid, docs in want.items():
+            got = out[qid]
+            if not isinstance(got, dict):
+                raise Fail(f"query {qid!r}: expected a dict {{doc_id: score}}, got a {type(got).__name__}")
+            if set(got) != set(docs):
+                first = set(list(data[0][qid])[:depth])
+                if set(got) == first and first != set(docs):
+                    raise Fail("you kept the first `depth` entries of each run dict, but a run is not "
+                               "sorted: its top `depth` are the documents with the highest scores")
+                if len(got) > len(docs):
+                    raise Fail(f"query {qid!r} holds {len(got)} documents: keep only the top `depth` of "
+                               "the first stage (a second stage scores a short list, that is its point)")
+                raise Fail(f"query {qid!r}: not the top `depth` documents of the first-stage run")
+            if not all(abs(float(got[d]) - s) < 1e-5 for d, s in docs.items()):
+                if all(abs(float(got[d]) - data[0][qid][d]) < 1e-9 for d in docs):
+                    raise Fail("the scores are still the first stage's: score each kept (query, passage) "
+                               "pair with model.predict and store those scores")
+                raise Fail(f"query {qid!r}: the scores are not model.predict's scores of (query, passage)")
+        if len(model.pairs) > sum(map(len, want.values())):
+            raise Fail(f"model.predict scored {len(model.pairs)} pairs for {sum(map(len, want.values()))} "
+                       "kept documents: score only each query's top `depth` (the cross-encoder is the "
+                       "slow stage)")
+    return run
+
+
+RERANK = Exercise(
+    "06.rerank", "re-rank a run's top depth with a cross-encoder", "rerank",
+    ("For each query, take the `depth` documents with the HIGHEST first-stage scores (a run is a "
+     "dict, not a sorted list), build (query text, document text) pairs and score them with "
+     "`model.predict(pairs)` -- one call per query, or one for all. The new run holds those "
+     "documents with the model's scores.",
+     "`top = sorted(docs, key=docs.get, reverse=True)[:depth]`; "
+     "`scores = model.predict([(queries[qid], doc_text[d]) for d in top])`; "
+     "`out[qid] = {d: float(s) for d, s in zip(top, scores)}`."),
+    (Case("3 queries, 10 documents each, best first in the dict, depth 4", _rerank_case(70, 3, 10, 4, False)),
+     Case("5 queries whose run dicts are NOT in rank order, depth 5", _rerank_case(71, 5, 12, 5, True)),
+     Case("depth larger than the number of documents of a query", _rerank_case(72, 2, 3, 10, True)),
+     Case("depth 1: only the best document of each query", _rerank_case(73, 4, 8, 1, True)),
+     Case("8 queries, 20 documents each, depth 10", _rerank_case(74, 8, 20, 10, True))),
+    points=2,
+)
+
+EXERCISES = (BM25, RRF, CONVEX, ALPHA_SWEEP, RERANK)

@@ -9,8 +9,10 @@ LRU...) the message names the mistake, never the expected values.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -152,6 +154,7 @@ CHUNK = Exercise(
      Case("overlap larger than size", _raises_case(3, 5, "overlap must be smaller than size")),
      Case("size 0 or a negative overlap", lambda fn: (_raises_case(0, 0, "size must be >= 1")(fn),
                                                       _raises_case(3, -1, "overlap must be >= 0")(fn)))),
+    points=2,
 )
 
 
@@ -277,6 +280,7 @@ PACK = Exercise(
      Case("an empty list of retrieved chunks", _pack_case([], 100)),
      Case("a different tokenizer: ceil(characters / 4)", _pack_case(_R_SKIP + _R1, 12, _quarter_chars)),
      Case("30 retrieved chunks with a repeat, budget 200", _pack_case(_random_items(1, 30), 200))),
+    points=2,
 )
 
 
@@ -378,6 +382,7 @@ PR = Exercise(
           _pr_case({"q": ["d1#0", "d1#1"], "extra": ["d1#0"]}, {"q": ["d1#1", "d2#0", "d3#3"]}, 2)),
      Case("no query with gold evidence", _pr_raises),
      Case("60 queries, k = 5", _pr_case(*_many_pr(1, 60), 5))),
+    points=1,
 )
 
 
@@ -494,6 +499,146 @@ CACHE = Exercise(
      Case("maxsize 1", _cache_case([("x", 1), ("x", 1), ("y", 1), ("x", 1)], 1)),
      Case("200 lookups drawn from 30 queries, maxsize 10",
           _cache_case([(f"query {int(i)}", 5) for i in _rng(5).zipf(1.5, 200) % 30], 10))),
+    points=2,
 )
 
-EXERCISES = (CHUNK, PACK, PR, CACHE)
+
+
+# --- 07.token_chunks: the model's tokenizer cuts windows (with offsets), model.encode ranks them --
+@functools.lru_cache(maxsize=1)
+def _model():
+    from course_utils.models import load_model
+
+    return load_model()
+
+
+def _model_path() -> str:
+    from course_utils.models import model_path
+
+    return str(model_path())
+
+
+class _CachedMiniLM:
+    """all-MiniLM-L6-v2 as the course's embedding cache knows it: reference vectors come from the
+    cache, and the model itself is loaded only for a text the cache lacks (the grader's process then
+    needs no torch once the cache is warm)."""
+
+    course_model_id, max_seq_length = "all-MiniLM-L6-v2", 256
+
+    def encode(self, texts, **kwargs):
+        return _model().encode(texts, **kwargs)
+
+
+def _vectors(texts) -> np.ndarray:
+    from course_utils.embeddings import encode
+
+    return encode(list(texts), _CachedMiniLM(), show_progress=False).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    """The model's fast tokenizer from its tokenizer.json (no torch needed), without truncation."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(_model_path()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+@functools.lru_cache(maxsize=1)
+def _abstracts() -> dict:
+    from course_utils.data import load_beir
+
+    corpus = load_beir("scifact", "test")[0]
+    return {d: corpus[d]["text"] for d in ("13734012", "4983", "5836", "7912", "18670")}
+
+
+_QUESTIONS = ("Which cells does the virus infect?", "What did the trial measure in the brain?",
+              "How were the patients followed up?")
+
+
+def _token_spans(text, size, overlap, special=False):
+    offsets = _tokenizer().encode(text, add_special_tokens=special).offsets
+    return [(offsets[s][0], offsets[min(s + size, len(offsets)) - 1][1])
+            for s in _window_starts(len(offsets), size, overlap)]
+
+
+@functools.lru_cache(maxsize=None)
+def _token_reference(doc_ids, question, size, overlap):
+    docs = _abstracts()
+    spans = [(d, a, b) for d in doc_ids for a, b in _token_spans(docs[d], size, overlap)]
+    vectors = _vectors([docs[d][a:b] for d, a, b in spans] + [question])
+    scores = vectors[:-1] @ vectors[-1]
+    return {span: float(x) for span, x in zip(spans, scores)}
+
+
+def _token_case(doc_ids, question, size, overlap, k):
+    def run(fn):
+        docs = {d: _abstracts()[d] for d in doc_ids}
+        out = call(fn, _model_path(), docs, question, size, overlap, k,
+                   names=("model_path", "docs", "question", "size", "overlap", "k"))
+        ref = _token_reference(tuple(doc_ids), question, size, overlap)
+        want = sorted(ref, key=lambda span: -ref[span])[:k]
+        if not isinstance(out, list) or not all(isinstance(r, dict) for r in out):
+            raise Fail("return a list of dicts {'doc_id', 'start', 'end', 'score'}, best first")
+        if any(not {"doc_id", "start", "end", "score"} <= set(r) for r in out):
+            raise Fail("each result needs the keys 'doc_id', 'start', 'end' and 'score'")
+        got = [(str(r["doc_id"]), int(r["start"]), int(r["end"])) for r in out]
+        unknown = [g for g in got if g not in ref]
+        if unknown:
+            d, a, b = unknown[0]
+            if d not in docs or not 0 <= a < b <= len(docs[d]):
+                raise Fail(f"result {unknown[0]} is not a span of a given document (start < end, "
+                           "character offsets into docs[doc_id])")
+            tokens = len(_tokenizer().encode(docs[d][a:b], add_special_tokens=False).ids)
+            if tokens > size + 2:
+                raise Fail(f"a chunk spans {tokens} tokens, more than size = {size}: count TOKENS of the "
+                           "model's tokenizer (model.tokenizer), not words; the model truncates what is longer")
+            special = {(d, a, b) for d in docs for a, b in _token_spans(docs[d], size, overlap, special=True)}
+            if unknown[0] in special:
+                raise Fail("your windows count [CLS] and [SEP]: tokenize with add_special_tokens=False "
+                           "(the model adds them again when it encodes each chunk)")
+            no_overlap = {(d, a, b) for d in docs for a, b in _token_spans(docs[d], size, 0)}
+            if unknown[0] in no_overlap:
+                raise Fail("your windows do not overlap: each window starts size - overlap tokens after "
+                           "the previous one")
+            raise Fail(f"result {unknown[0]} is not a window of `size` tokens of that document: start at "
+                       "the first token's start offset, end at the last token's end offset")
+        bad = [g for g, r in zip(got, out) if abs(float(r["score"]) - ref[g]) > 1e-3]
+        if bad:
+            raise Fail(f"the score of {bad[0]} is not the cosine of the question with that chunk's text "
+                       "(model.encode(..., normalize_embeddings=True), then a dot product)")
+        if got != want:
+            if len(got) != len(want):
+                raise Fail(f"{len(got)} results instead of k = {k}")
+            raise Fail("not the k best chunks, best first: rank ALL chunks of ALL documents together")
+    return run
+
+
+TOKEN_CHUNKS = Exercise(
+    "07.token_chunks", "token windows with the model's tokenizer, searched with provenance",
+    "search_token_chunks",
+    ("Load the model from its folder. Cut each document into windows of `size` TOKENS of "
+     "`model.tokenizer` (add_special_tokens=False, return_offsets_mapping=True gives each token's "
+     "character span), overlapping by `overlap` tokens; a chunk's provenance is (doc_id, start, "
+     "end) in characters. Encode the chunks' texts and the question, and return the k most "
+     "similar chunks.",
+     "`offsets = model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)"
+     "['offset_mapping']`; windows start at `range(0, max(n - overlap, 1), size - overlap)`; "
+     "span = `(offsets[s][0], offsets[min(s + size, n) - 1][1])`; then `model.encode(texts, "
+     "normalize_embeddings=True)` and a dot product with the question's vector."),
+    (Case("3 SciFact abstracts, windows of 64 tokens overlapping by 16, k = 4",
+          _token_case(("13734012", "4983", "5836"), _QUESTIONS[0], 64, 16, 4)),
+     Case("1 abstract, windows of 40 tokens overlapping by 10, k = 3",
+          _token_case(("7912",), _QUESTIONS[1], 40, 10, 3)),
+     Case("1 abstract, windows of 100 tokens overlapping by 20, k = 2",
+          _token_case(("5836",), _QUESTIONS[2], 100, 20, 2)),
+     Case("a window longer than the abstract: one chunk per document, k = 2",
+          _token_case(("4983", "7912"), _QUESTIONS[0], 512, 64, 2)),
+     Case("3 abstracts, windows of 160 tokens overlapping by 32, k = 3",
+          _token_case(("13734012", "5836", "18670"), _QUESTIONS[2], 160, 32, 3))),
+    points=3,
+)
+
+EXERCISES = (CHUNK, PACK, PR, CACHE, TOKEN_CHUNKS)

@@ -9,6 +9,7 @@ scale, positives among the negatives, > instead of >=...) the message names it, 
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -127,6 +128,7 @@ MNRL = Exercise(
           _mnrl_case(*_batch(6, 32, 384, dtype=np.float32))),
      Case("float32 unit vectors and scale 100 (exp overflows without care)",
           _mnrl_case(*_batch(7, 8, 16, noise=0.2, dtype=np.float32, unit=True), scale=100.0))),
+    points=2,
 )
 
 
@@ -242,6 +244,7 @@ MINE = Exercise(
           _mine_case(_s_small, ["q1", "q2"], _ids_small, {"q1": {"d0": 1, "d1": 1}, "q2": {"d4": 1}}, 10)),
      Case("equal scores", _mine_case(np.array([[0.5, 0.7, 0.5, 0.7, 0.5]]), ["q1"], _ids_small, {"q1": {"d1": 1}}, 3)),
      Case("200 queries, 1,000 documents, n = 5", _mine_case(*_mine_data(3, 200, 1000), 5))),
+    points=2,
 )
 
 
@@ -376,6 +379,7 @@ LEAK = Exercise(
                                                                 *_leak_vectors(4, 1, 4, 8, []), 0.9)),
      Case("no leak at all", _leak_case(["one", "two"], ["three", "four"], *_leak_vectors(5, 2, 2, 8, []), 0.9)),
      Case("40 test and 120 training queries, threshold 0.9", _leak_case(*_big_leak()))),
+    points=2,
 )
 
 
@@ -427,6 +431,110 @@ ADAPTER = Exercise(
      Case("Python lists", _adapter_case(*(x.tolist() for x in _adapter_data(5, 6, 2)), 0.1)),
      Case("embedding-sized: 400 pairs, 64 dimensions, float32",
           _adapter_case(*(x.astype(np.float32) for x in _adapter_data(6, 400, 64)), 2.0))),
+    points=2,
 )
 
-EXERCISES = (MNRL, MINE, LEAK, ADAPTER)
+# --- 08.mine_library: sentence_transformers.util.mine_hard_negatives on (anchor, positive) pairs --
+@functools.lru_cache(maxsize=1)
+def _model():
+    from course_utils.models import load_model
+
+    return load_model()
+
+
+def _model_path() -> str:
+    from course_utils.models import model_path
+
+    return str(model_path())
+
+
+_PAIRS = [
+    ("Vitamin D deficiency weakens bones.", "Low vitamin D levels lead to bone loss."),
+    ("Smoking raises the risk of lung cancer.", "Tobacco use increases lung cancer incidence."),
+    ("Aspirin lowers the risk of heart attacks.", "Daily aspirin reduces myocardial infarction rates."),
+    ("Exercise improves insulin sensitivity.", "Physical activity makes cells respond better to insulin."),
+    ("Sleep loss impairs memory.", "Sleep deprivation harms memory consolidation."),
+    ("Antibiotics do not treat viral infections.", "Viruses are not killed by antibiotics."),
+]
+_DISTRACTORS = [
+    "Vitamin D is made in the skin under sunlight.", "Calcium intake matters for bone density.",
+    "Lung function declines with age.", "Air pollution is linked to cancer.",
+    "Aspirin can cause stomach bleeding.", "Heart attacks are more common in winter.",
+    "Insulin is produced by the pancreas.", "Running shoes wear out after 800 km.",
+    "Memory declines slowly after the age of sixty.", "Naps help young children learn words.",
+    "Bacteria can become resistant to antibiotics.", "Influenza viruses mutate every year.",
+    "The stock market fell sharply on Monday.", "A new bridge opened in the city centre.",
+]
+
+
+def _mine_reference(anchors, positives, corpus, num_negatives, range_min):
+    import datasets
+    from sentence_transformers.util import mine_hard_negatives
+
+    datasets.disable_progress_bars()
+    found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
+                                _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
+                                sampling_strategy="top", output_format="triplet", verbose=False)
+    return [(r["anchor"], r["positive"], r["negative"]) for r in found]
+
+
+@functools.lru_cache(maxsize=None)
+def _mine_cached(n_pairs, num_negatives, range_min, extra):
+    anchors, positives = (list(x) for x in zip(*_PAIRS[:n_pairs]))
+    corpus = positives + _DISTRACTORS[:extra]
+    return tuple(_mine_reference(anchors, positives, corpus, num_negatives, range_min)), \
+        tuple(_mine_reference(anchors, positives, corpus, num_negatives, 0)) if range_min else ()
+
+
+def _mine_library_case(n_pairs, num_negatives, range_min, extra):
+    def run(fn):
+        anchors, positives = (list(x) for x in zip(*_PAIRS[:n_pairs]))
+        corpus = positives + _DISTRACTORS[:extra]
+        out = call(fn, _model_path(), anchors, positives, corpus, num_negatives, range_min,
+                   names=("model_path", "anchors", "positives", "corpus", "num_negatives", "range_min"))
+        want, no_skip = _mine_cached(n_pairs, num_negatives, range_min, extra)
+        try:
+            got = [tuple(str(x) for x in t) for t in out]
+        except TypeError:
+            raise Fail("return a list of (anchor, positive, negative) triplets of texts") from None
+        if any(len(t) != 3 for t in got):
+            raise Fail("each item must be one (anchor, positive, negative) triplet")
+        positive_of = dict(zip(anchors, positives))
+        if any(t[2] == positive_of.get(t[0]) for t in got):
+            raise Fail("a positive is used as its own anchor's negative: the mined negatives must "
+                       "exclude the pair's positive (mine_hard_negatives does, given the pairs)")
+        if sorted(got) == sorted(want):
+            return
+        if no_skip and sorted(got) == sorted(no_skip):
+            raise Fail("you kept the very nearest candidates: `range_min` skips the top-ranked ones "
+                       "(the likeliest unlabelled positives); pass it to mine_hard_negatives")
+        if len(got) != len(want):
+            raise Fail(f"{len(got)} triplets for {len(anchors)} pairs x {num_negatives} negatives: "
+                       "one triplet per mined negative (output_format='triplet')")
+        raise Fail("not the top-ranked hard negatives: use sampling_strategy='top' (not random "
+                   "sampling) with the corpus, num_negatives and range_min given")
+    return run
+
+
+MINE_LIBRARY = Exercise(
+    "08.mine_library", "hard negatives with sentence_transformers.util.mine_hard_negatives",
+    "mine_triplets",
+    ("Load the model from its folder (`SentenceTransformer(model_path)`), put the pairs in a "
+     "`datasets.Dataset` with columns anchor and positive, and let `mine_hard_negatives` search "
+     "`corpus` for the most similar texts that are not the pair's positive.",
+     "`mine_hard_negatives(Dataset.from_dict({'anchor': anchors, 'positive': positives}), model, "
+     "corpus=corpus, num_negatives=num_negatives, range_min=range_min, sampling_strategy='top', "
+     "output_format='triplet', verbose=False)`; return `[(r['anchor'], r['positive'], "
+     "r['negative']) for r in result]`."),
+    (Case("4 medical claims with their paraphrases, 10 distractors, 2 negatives each",
+          _mine_library_case(4, 2, 0, 10)),
+     Case("6 pairs, 14 distractors, 1 negative each, skipping the top 2 candidates (range_min = 2)",
+          _mine_library_case(6, 1, 2, 14)),
+     Case("2 pairs, 6 distractors, 3 negatives each", _mine_library_case(2, 3, 0, 6)),
+     Case("3 pairs, 8 distractors, 2 negatives each, range_min = 1", _mine_library_case(3, 2, 1, 8)),
+     Case("5 pairs, no distractors: the other pairs' positives are the only candidates",
+          _mine_library_case(5, 1, 0, 0))),
+    points=2,
+)
+
+EXERCISES = (MNRL, MINE, LEAK, ADAPTER, MINE_LIBRARY)

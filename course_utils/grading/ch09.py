@@ -1,157 +1,24 @@
 """Hidden test cases of chapter 09's exercises (solutions/09_production_exercises.ipynb).
 
-Exercises: an LRU cache whose entries expire (`TTLCache`, time passed in as `now`), a per-key
-token-bucket rate limiter replayed over a request trace, a PII scrubber (e-mails, phone numbers,
-ID numbers -> placeholders, near-misses such as dates, DOIs and versions left alone), and latency
-percentiles with numpy's default ('linear') interpolation. Traces and texts are fixed or seeded;
+Exercises: a per-key token-bucket rate limiter replayed over a request trace, a PII scrubber
+(e-mails, phone numbers, ID numbers -> placeholders, near-misses such as dates, DOIs and versions
+left alone), and a LanceDB table searched with a metadata prefilter (`lance_search`, checked by
+its outcome: the nearest rows that pass the filter, k of them when k pass). Traces and texts are fixed or seeded;
 reference answers are computed here at check time. A wrong answer that matches a known mistake
-(FIFO instead of LRU, expiry off by one tick, one bucket for every key, nearest-rank percentiles,
-...) gets a message that names the mistake, never the expected values.
+(one bucket for every key, post-filtering, rows that fail the filter, ...) gets a message that names the mistake, never the expected values.
 """
 from __future__ import annotations
 
-import contextlib
-import math
+import functools
 import re
-import statistics
-from collections import OrderedDict
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, call
 
 
 def _rng(n: int) -> np.random.Generator:
     return np.random.default_rng(9000 + n)
-
-
-# --- 09.ttl_cache: LRU + TTL, get(key, now) / put(key, value, now), hits / misses -------------
-class _RefCache:
-    """The reference, with switches that reproduce typical mistakes."""
-
-    def __init__(self, maxsize, ttl, lru=True, strict=False, get_refreshes_ttl=False,
-                 put_refreshes=True):
-        self.maxsize, self.ttl, self.data = maxsize, ttl, OrderedDict()
-        self.lru, self.strict, self.get_ttl, self.put_refreshes = lru, strict, get_refreshes_ttl, put_refreshes
-        self.hits = self.misses = 0
-
-    def get(self, key, now):
-        if key in self.data:
-            stored, value = self.data[key]
-            if (now > stored + self.ttl) if self.strict else (now >= stored + self.ttl):
-                del self.data[key]
-            else:
-                self.hits += 1
-                if self.lru:
-                    self.data.move_to_end(key)
-                if self.get_ttl:
-                    self.data[key] = (now, value)
-                return value
-        self.misses += 1
-        return None
-
-    def put(self, key, value, now):
-        if key in self.data and not self.put_refreshes:
-            self.data[key] = (self.data[key][0], value)
-        else:
-            self.data[key] = (now, value)
-        self.data.move_to_end(key)
-        while len(self.data) > self.maxsize:
-            self.data.popitem(last=False)
-
-
-_CACHE_MISTAKES = (
-    (dict(lru=False), "a `get` hit must make its entry the most recently used: you evict in "
-                      "insertion order (FIFO), not least-recently-used order (OrderedDict.move_to_end)"),
-    (dict(strict=True), "an entry stored at time t is expired from now = t + ttl on (now - t >= ttl): "
-                        "your cache still returned it at exactly t + ttl"),
-    (dict(get_refreshes_ttl=True), "a `get` must not extend an entry's life: the ttl counts from "
-                                   "the `put` (otherwise a popular stale answer is never refreshed)"),
-    (dict(put_refreshes=False), "a `put` of a key already in the cache stores the new value with a "
-                                "fresh time stamp (its ttl starts again)"),
-)
-
-
-def _replay(cache, ops, what: str):
-    """Run ops on `cache`; the list of get results (or raise Fail on a crash-free bad shape)."""
-    out = []
-    for op in ops:
-        if op[0] == "put":
-            cache.put(op[1], op[2], op[3])
-        else:
-            out.append(cache.get(op[1], op[2]))
-    return out
-
-
-def _cache_case(ops, maxsize, ttl):
-    def run(cls):
-        cache = cls(maxsize, ttl)
-        got = _replay(cache, ops, "yours")
-        want_cache = _RefCache(maxsize, ttl)
-        want = _replay(want_cache, ops, "reference")
-        if got != want:
-            for flags, message in _CACHE_MISTAKES:
-                variant = _replay(_RefCache(maxsize, ttl, **flags), ops, "variant")
-                if variant != want and variant == got:
-                    raise Fail(message)
-            wrong = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
-            zero = [v for v in want if v is not None and not v]
-            if zero and any(g is None for g, w in zip(got, want) if w is not None and not w):
-                raise Fail("a cached value that is falsy (0, '' or []) came back as a miss: test "
-                           "`key in self._data`, not the truthiness of the value")
-            raise Fail(f"get number {wrong + 1} of {len(want)} returned the wrong value (a hit where "
-                       "a miss was due, a miss where a hit was due, or a stale value)")
-        for name in ("hits", "misses"):
-            value = getattr(cache, name, None)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise Fail(f"the cache needs an integer attribute `{name}` (got {value!r})")
-            if value != getattr(want_cache, name):
-                raise Fail(f"`{name}` is {value}, but the gets returned {getattr(want_cache, name)} "
-                           f"{name}: count every get (an expired entry is a miss)")
-    return run
-
-
-def _random_ops(seed, n, keys, p_put, max_step):
-    rng, now, ops = _rng(seed), 0.0, []
-    for i in range(n):
-        now += float(rng.integers(0, max_step + 1))
-        key = f"q{int(rng.integers(0, keys))}"
-        ops.append(("put", key, i, now) if rng.random() < p_put else ("get", key, now))
-    return ops
-
-
-_LRU_OPS = [("put", "a", 1, 0), ("put", "b", 2, 1), ("get", "a", 2), ("put", "c", 3, 3),
-            ("get", "b", 4), ("get", "a", 4), ("get", "c", 5)]
-_TTL_OPS = [("put", "a", "A", 0), ("get", "a", 9.5), ("get", "a", 10), ("get", "a", 11),
-            ("put", "a", "A2", 12), ("get", "a", 12)]
-TTL_CACHE = Exercise(
-    "09.ttl_cache", "an LRU cache with a time-to-live", "TTLCache",
-    ("Keep the entries in an `OrderedDict` key -> (time stored, value), oldest use first. `get`: if "
-     "the key is there and now - stored < ttl it is a hit (move it to the end, count a hit); "
-     "otherwise delete it if present and count a miss. `put`: store (now, value), move it to the "
-     "end, and pop the first entries while there are more than maxsize.",
-     "`self._data.move_to_end(key)` marks an entry as just used; `self._data.popitem(last=False)` "
-     "removes the least recently used one. Expiry is `now - stored >= self.ttl` (so at exactly "
-     "stored + ttl the entry is gone); test `key in self._data` -- a cached 0 is still a hit. "
-     "`get` must not change the time stamp; `put` of an existing key must."),
-    (Case("put, get, a missing key, and the counters",
-          _cache_case([("put", "x", 1, 0), ("get", "x", 1), ("get", "y", 1), ("get", "x", 2)], 4, 60)),
-     Case("a full cache: the least recently used entry goes", _cache_case(_LRU_OPS, 2, 100)),
-     Case("an entry asked for just before, exactly at and after its ttl", _cache_case(_TTL_OPS, 4, 10)),
-     Case("a popular entry read again and again", _cache_case(
-         [("put", "p", 7, 0)] + [("get", "p", t) for t in (3, 6, 9, 12)], 4, 10)),
-     Case("a key put twice (new value, new time stamp)", _cache_case(
-         [("put", "k", 1, 0), ("put", "k", 2, 8), ("get", "k", 12), ("get", "k", 19)], 4, 10)),
-     Case("falsy values (0, '', [])", _cache_case(
-         [("put", "z", 0, 0), ("put", "e", "", 0), ("put", "l", [], 0), ("get", "z", 1),
-          ("get", "e", 1), ("get", "l", 1)], 4, 10)),
-     Case("maxsize = 1", _cache_case([("put", "a", 1, 0), ("put", "b", 2, 0), ("get", "a", 0),
-                                      ("get", "b", 0), ("put", "a", 3, 1), ("get", "b", 1)], 1, 10)),
-     Case("a random trace: 3,000 operations on 40 keys, maxsize 10, ttl 30",
-          _cache_case(_random_ops(1, 3000, 40, 0.4, 3), 10, 30)),
-     Case("a random trace with tuple keys and short ttls", _cache_case(
-         [(op[0], (op[1], 10), *op[2:]) for op in _random_ops(2, 1500, 12, 0.5, 2)], 6, 4))),
-)
 
 
 # --- 09.rate_limit: token bucket per key over a trace of (now, key) ---------------------------
@@ -251,6 +118,7 @@ RATE_LIMIT = Exercise(
           _limit_case(_trace(1, 400, 5, 0.125), 4.0, 5)),
      Case("a random trace: 300 requests from 2 keys, rate 2/s, burst 1",
           _limit_case(_trace(2, 300, 2, 0.25), 2.0, 1))),
+    points=2,
 )
 
 
@@ -343,97 +211,92 @@ PII = Exercise(
      Case("an @handle and a text with no personal data at all", _scrub_case(
          _NEAR_MISSES["a social-media handle"] + ["Aspirin lowers the risk of colorectal cancer.", ""],
          "a text without personal data"))),
+    points=2,
 )
 
 
-# --- 09.percentile: numpy's default 'linear' percentile, written by hand ----------------------
-@contextlib.contextmanager
-def _no_library_percentile():
-    """Replace the library percentile functions for the duration of a check."""
-    def refuse(*args, **kwargs):
-        raise Fail("you called a library percentile function: the exercise is to write the "
-                   "interpolation yourself (sort, position h = (n - 1) * q / 100, interpolate)")
-    saved = {(mod, name): getattr(mod, name) for mod, name in
-             ((np, "percentile"), (np, "quantile"), (np, "nanpercentile"), (np, "nanquantile"),
-              (statistics, "quantiles"), (statistics, "median"))}
-    try:
-        for mod, name in saved:
-            setattr(mod, name, refuse)
-        yield
-    finally:
-        for (mod, name), fn in saved.items():
-            setattr(mod, name, fn)
+# --- 09.lance_prefilter: a LanceDB table searched with a metadata prefilter ---------------------
+@functools.lru_cache(maxsize=1)
+def _scifact_vectors() -> np.ndarray:
+    """The first 820 precomputed SciFact vectors (float32, unit length), loaded once."""
+    from course_utils.data import load_precomputed
+
+    vectors = load_precomputed("scifact")[1][:820].copy()
+    vectors.flags.writeable = False
+    return vectors
 
 
-def _nearest_rank(v, q):
-    s = sorted(v)
-    return float(s[max(0, math.ceil(q / 100 * len(s)) - 1)])
+_SOURCES = ("pubmed", "preprint", "journal")
 
 
-def _n_not_n1(v, q):
-    s = sorted(v)
-    h = min(len(s) - 1, len(s) * q / 100)
-    lo = math.floor(h)
-    hi = min(lo + 1, len(s) - 1)
-    return float(s[lo] + (h - lo) * (s[hi] - s[lo]))
+def _lance_rows(n: int, seed: int) -> list[dict]:
+    rng = _rng(seed)
+    vectors = _scifact_vectors()[:n]
+    return [{"id": int(i), "year": int(rng.integers(1995, 2021)), "source": str(rng.choice(_SOURCES)),
+             "vector": vectors[i].tolist()} for i in range(n)]
 
 
-def _unsorted(v, q):
-    s, h = list(v), (len(v) - 1) * q / 100
-    lo = math.floor(h)
-    return float(s[lo] + (h - lo) * (s[min(lo + 1, len(s) - 1)] - s[lo]))
+def _lance_reference(rows, query, keep, k):
+    allowed = [r for r in rows if keep(r)]
+    scores = np.array([np.dot(r["vector"], query) for r in allowed])
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [allowed[i]["id"] for i in order]
 
 
-_PCT_MISTAKES = (
-    (_nearest_rank, "that is the nearest-rank percentile (a value of the sample); numpy's default "
-                    "interpolates linearly between the two values around position (n - 1) * q / 100"),
-    (lambda v, q: float(sorted(v)[min(int(len(v) * q / 100), len(v) - 1)]),
-     "you took sorted[int(n * q / 100)] without interpolating: the position is h = (n - 1) * q / 100, "
-     "and the result lies between sorted[floor(h)] and sorted[floor(h) + 1]"),
-    (_n_not_n1, "the position of percentile q among n sorted values is (n - 1) * q / 100 (0 is the "
-                "minimum, 100 the maximum), not n * q / 100"),
-    (_unsorted, "sort the values first (a copy: `sorted(values)` or `np.sort`)"),
-)
-
-
-def _pct_case(values, qs):
+def _lance_case(n, seed, query_row, where, keep, k):
     def run(fn):
-        want = [float(np.percentile(np.asarray(values, float), q)) for q in qs]
-        with _no_library_percentile():
-            got = [call(fn, values, q, names=("values", "q")) for q in qs]
-        for q, out, w in zip(qs, got, want):
-            arr = as_array(out, f"the result for q = {q}")
-            if arr.size != 1:
-                raise Fail(f"return one number for one q; got shape {arr.shape}")
-            value = float(arr.reshape(()))
-            if abs(value - w) <= 1e-9 * max(1.0, abs(w)):
-                continue
-            for wrong, message in _PCT_MISTAKES:
-                try:
-                    other = wrong(list(values), q)
-                except (IndexError, ValueError):
-                    continue
-                if abs(other - w) > 1e-9 and abs(value - other) <= 1e-9 * max(1.0, abs(w)):
-                    raise Fail(message)
-            raise Fail(f"the {q}th percentile is off by {abs(value - w):.3g}")
+        rows = _lance_rows(n, seed)
+        query = _scifact_vectors()[800 + query_row].astype(np.float32)
+        out = call(fn, rows, query, where, k, names=("rows", "query_vector", "where", "k"))
+        want = _lance_reference(rows, query, keep, k)
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        if isinstance(out, dict) or hasattr(out, "to_list"):
+            raise Fail("return the ids as a list (best first), e.g. `[row['id'] for row in results]`")
+        got = list(out)
+        if got and isinstance(got[0], dict):
+            raise Fail("you returned the result rows; return only their ids: `[r['id'] for r in rows]`")
+        try:
+            got = [int(i) for i in got]
+        except (TypeError, ValueError):
+            raise Fail("the result should be a list of integer ids") from None
+        by_id = {r["id"]: r for r in rows}
+        wrong = [i for i in got if i not in by_id or not keep(by_id[i])]
+        if wrong:
+            raise Fail(f"{len(wrong)} returned row(s) do not satisfy `where`: pass the condition to the "
+                       "query with `.where(where, prefilter=True)`")
+        if len(got) < len(want):
+            raise Fail(f"{len(got)} results instead of {len(want)}: the filter ran AFTER the top-k search "
+                       "(post-filtering) and dropped most of them; filter first: `.where(where, prefilter=True)`")
+        if got != want:
+            if sorted(got) == sorted(want):
+                raise Fail("the right rows in the wrong order: best (nearest) first")
+            raise Fail(f"{sum(a != b for a, b in zip(got, want))} of {len(want)} ids are not the nearest "
+                       "rows that pass the filter (cosine similarity of the unit vectors)")
     return run
 
 
-_lat = np.round(_rng(40).lognormal(np.log(20), 0.6, 1000), 3)
-PERCENTILE = Exercise(
-    "09.percentile", "latency percentiles (linear interpolation)", "percentile",
-    ("Sort a copy of the values. Percentile q sits at the (fractional) position h = (n - 1) * q / "
-     "100 of the sorted list: 0 is the smallest value, 100 the largest. Interpolate linearly "
-     "between the values at floor(h) and floor(h) + 1.",
-     "`s = sorted(values)`; `h = (len(s) - 1) * q / 100`; `lo = math.floor(h)`; `hi = min(lo + 1, "
-     "len(s) - 1)`; `return float(s[lo] + (h - lo) * (s[hi] - s[lo]))`."),
-    (Case("one value", _pct_case([42.0], [0, 50, 99])),
-     Case("two values, the median", _pct_case([10.0, 20.0], [50, 25])),
-     Case("the minimum and the maximum (q = 0, q = 100)", _pct_case([3.0, 1.0, 2.0, 9.0], [0, 100])),
-     Case("unsorted latencies as a Python list", _pct_case([12.5, 3.2, 8.8, 41.0, 7.7, 9.1], [50, 95, 99])),
-     Case("ties", _pct_case([5, 5, 5, 7, 7, 100], [50, 90, 99])),
-     Case("20 latencies, q = 95 (between two values)", _pct_case(list(_rng(41).uniform(1, 50, 20)), [95, 99])),
-     Case("1,000 latencies as a numpy array (it must not be sorted in place)", _pct_case(_lat, [50, 95, 99, 99.9]))),
+LANCE_PREFILTER = Exercise(
+    "09.lance_prefilter", "a LanceDB table searched with a metadata prefilter", "lance_search",
+    ("Create a LanceDB table from the rows in a fresh temporary folder (`lancedb.connect(tempfile."
+     "mkdtemp())`, `db.create_table(name, data=rows)`), then search it with the query vector, the "
+     "SQL condition as a PREfilter (applied before the nearest-neighbour cut) and a limit of k.",
+     "The query builder chains `.distance_type('cosine')`, `.where(condition, prefilter=True)` and "
+     "`.limit(k)`; `.to_list()` gives one dict per result, nearest first, holding the row's fields "
+     "(and `_distance`)."),
+    (Case("300 SciFact abstracts with a year and a source; `year >= 2015`, k = 5",
+          _lance_case(300, 30, 0, "year >= 2015", lambda r: r["year"] >= 2015, 5)),
+     Case("a selective filter (one source and a year range), k = 10",
+          _lance_case(500, 31, 1, "source = 'preprint' AND year < 2000",
+                      lambda r: r["source"] == "preprint" and r["year"] < 2000, 10)),
+     Case("fewer rows pass the filter than k",
+          _lance_case(200, 32, 2, "year = 2003 AND source = 'journal'",
+                      lambda r: r["year"] == 2003 and r["source"] == "journal", 50)),
+     Case("k = 1 with an IN list", _lance_case(400, 33, 3, "source IN ('pubmed', 'journal')",
+                                             lambda r: r["source"] in ("pubmed", "journal"), 1)),
+     Case("a year range, k = 20", _lance_case(600, 34, 4, "year BETWEEN 2005 AND 2010",
+                                             lambda r: 2005 <= r["year"] <= 2010, 20))),
+    points=2,
 )
 
-EXERCISES = (TTL_CACHE, RATE_LIMIT, PII, PERCENTILE)
+EXERCISES = (RATE_LIMIT, PII, LANCE_PREFILTER)

@@ -10,6 +10,8 @@ applied after the jitter, `<` where `<=` belongs...) gets a message that names i
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call
@@ -120,6 +122,7 @@ INT8 = Exercise(
      Case("a constant dimension (hi == lo)", _int8_case(_flat, _flat.min(axis=0), _flat.max(axis=0))),
      Case("Python lists as input", _int8_case([[0.1, 0.8, -0.3]], [-1.0, 0.0, -0.5], [1.0, 1.0, 0.5])),
      Case("600 embeddings of 384 dimensions (float32)", _int8_case(_big, _big.min(axis=0), _big.max(axis=0)))),
+    points=2,
 )
 
 
@@ -233,6 +236,7 @@ BINARY = Exercise(
      Case("values that are exactly 0", _binary_case(_with_zeros(21, 3, 16), _with_zeros(22, 80, 16), 3, 8)),
      Case("30 queries, 3,000 embeddings of 384 dimensions, k = 10 of 100 candidates",
           _binary_case(_topical(23, 30, 384), _docs, 10, 100))),
+    points=2,
 )
 
 
@@ -343,6 +347,7 @@ BACKOFF = Exercise(
           _backoff_case([(2, 1.0, 60.0, 0.0), (2, 1.0, 60.0, None)], [0.4, 0.4])),
      Case("attempt 60 (a client that kept retrying for a long time)",
           _backoff_case([(60, 0.1, 20.0, None), (61, 0.1, 20.0, None)], [0.33, 0.66]))),
+    points=1,
 )
 
 
@@ -440,6 +445,99 @@ BATCHES = Exercise(
      Case("count_tokens = len (characters), a tuple of texts",
           _batches_case(("alpha", "be", "gamma delta", "e", "zeta eta theta"), 3, 14, len)),
      Case("300 texts of 1-39 words, at most 32 per batch and 400 tokens", _batches_case(_many, 32, 400))),
+    points=2,
 )
 
-EXERCISES = (INT8, BINARY, BACKOFF, BATCHES)
+
+
+# --- 10.binary_faiss: quantize_embeddings("ubinary") + faiss.IndexBinaryFlat + float rescoring ----
+@functools.lru_cache(maxsize=1)
+def _scifact_vectors() -> np.ndarray:
+    """The first 2,060 precomputed SciFact vectors (float32, unit length), loaded once."""
+    from course_utils.data import load_precomputed
+
+    vectors = load_precomputed("scifact")[1][:2060].copy()
+    vectors.flags.writeable = False
+    return vectors
+
+
+def _hamming_candidates(docs, queries, n):
+    """FAISS's own binary search, as the exercise asks for it (the reference's candidates)."""
+    import faiss
+
+    bits_d = np.packbits(docs > 0, axis=1)
+    bits_q = np.packbits(queries > 0, axis=1)
+    index = faiss.IndexBinaryFlat(docs.shape[1])
+    index.add(bits_d)
+    return index.search(bits_q, n)[1]
+
+
+def _binary_recall(ids, exact, k):
+    return float(np.mean([len(set(a[:k]) & set(e[:k])) / k for a, e in zip(ids.tolist(), exact.tolist())]))
+
+
+def _float_rescored(docs, queries, cand, k):
+    scores = np.einsum("qd,qcd->qc", queries.astype(np.float64), docs[cand].astype(np.float64))
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(cand, order, 1)
+
+
+def _binary_faiss_case(n_docs, n_queries, k, multiplier):
+    def run(fn):
+        vectors = _scifact_vectors()
+        docs, queries = vectors[:n_docs], vectors[2000:2000 + n_queries]
+        out = call(fn, docs, queries, k, multiplier, names=("doc_vectors", "query_vectors", "k", "rescore_multiplier"))
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise Fail("return a pair `scores, ids`, each of shape (n_queries, k)")
+        scores, ids = np.asarray(out[0], np.float64), np.asarray(out[1])
+        if ids.shape != (n_queries, k) or scores.shape != (n_queries, k):
+            raise Fail(f"scores and ids should have shape (n_queries, k) = {(n_queries, k)}, got "
+                       f"{scores.shape} and {ids.shape}")
+        if ids.min() < 0 or ids.max() >= n_docs:
+            raise Fail("some ids are not rows of doc_vectors (-1: fewer candidates than k?)")
+        exact = np.argsort(-(queries.astype(np.float64) @ docs.astype(np.float64).T), axis=1, kind="stable")[:, :k]
+        true = np.einsum("qd,qkd->qk", queries.astype(np.float64), docs[ids].astype(np.float64))
+        if not np.allclose(scores, true, atol=1e-4):
+            raise Fail("the scores are not the float dot products of the query with the returned "
+                       "documents: rescore the binary candidates with the float32 vectors (Hamming "
+                       "distances are only the first pass)")
+        if (np.diff(scores, axis=1) > 1e-6).any():
+            raise Fail("the results are not sorted by the rescored similarity, best first: after "
+                       "rescoring, re-rank the candidates by the float scores")
+        cand = _hamming_candidates(docs, queries, k * multiplier)
+        want = _binary_recall(_float_rescored(docs, queries, cand, k)[1], exact, k)
+        got = _binary_recall(ids, exact, k)
+        if got < want - 0.02:
+            only_k = _binary_recall(_float_rescored(docs, queries, cand[:, :k], k)[1], exact, k)
+            if abs(got - only_k) <= 0.02 and only_k < want - 0.02:
+                raise Fail(f"recall@{k} {got:.3f}: you rescored only k candidates; fetch k * "
+                           "rescore_multiplier from the binary index, rescore them all, keep the best k")
+            raise Fail(f"recall@{k} against exact search is {got:.3f}, below what binary search + "
+                       "rescoring reaches here: the sign bits of quantize_embeddings(x, 'ubinary') in "
+                       "a faiss.IndexBinaryFlat(d) (d in bits), then float rescoring")
+        if got > 0.999 and want < 0.98:
+            raise Fail("these are the exact results (a float search over all documents): the point is "
+                       "to search the 32x smaller binary codes and rescore only the candidates")
+    return run
+
+
+BINARY_FAISS = Exercise(
+    "10.binary_faiss", "binary search with quantize_embeddings and faiss.IndexBinaryFlat, rescored",
+    "binary_rescore_search",
+    ("Quantise documents and queries with `sentence_transformers.util.quantize_embeddings(x, "
+     "'ubinary')` (one bit per dimension, packed into uint8), put the documents' codes in a "
+     "`faiss.IndexBinaryFlat(d)` (d = dimensions = bits), fetch k * rescore_multiplier candidates "
+     "by Hamming distance, then rescore them with the float vectors and keep the best k.",
+     "`index.add(doc_codes)`; `_, cand = index.search(query_codes, k * rescore_multiplier)`; per "
+     "query `s = doc_vectors[cand[i]] @ query_vectors[i]`; `top = np.argsort(-s)[:k]`; return "
+     "`scores, ids` from `s[top]`, `cand[i][top]`."),
+    (Case("2,000 SciFact abstracts, 30 other abstracts as queries, k = 10, multiplier 4",
+          _binary_faiss_case(2000, 30, 10, 4)),
+     Case("the same, k = 5, multiplier 8", _binary_faiss_case(2000, 30, 5, 8)),
+     Case("500 abstracts, k = 3, multiplier 3", _binary_faiss_case(500, 12, 3, 3)),
+     Case("k = 1, multiplier 10", _binary_faiss_case(2000, 20, 1, 10)),
+     Case("multiplier 1 (as many candidates as results)", _binary_faiss_case(1000, 15, 10, 1))),
+    points=2,
+)
+
+EXERCISES = (INT8, BINARY, BACKOFF, BATCHES, BINARY_FAISS)

@@ -126,6 +126,7 @@ CLIP_LOSS = Exercise(
      Case("a real-size batch: 64 x 64 joint space, float32", _clip_case(*_pairs(5, 64, 64, dtype=np.float32), 14.3)),
      Case("float32 unit vectors and logit scale 100 (exp overflows without care)",
           _clip_case(*_pairs(6, 8, 16, noise=0.2, dtype=np.float32, unit=True), 100.0))),
+    points=2,
 )
 
 
@@ -193,6 +194,7 @@ ZERO_SHOT = Exercise(
      Case("Python lists as input", _zero_shot_case(_sims(5, 4, _lab3).tolist(), list(_lab3))),
      Case("540 images, 10 digits x 8 templates", _zero_shot_case(_sims(6, 540, np.repeat(np.arange(10), 8), 0.1),
                                                                   np.repeat(np.arange(10), 8)))),
+    points=1,
 )
 
 
@@ -261,6 +263,7 @@ MRR = Exercise(
      Case("Python lists as input", _mrr_case(*(x.tolist() for x in _parallel(4, 4, 3, 0.8)))),
      Case("real-model sizes: 192 sentences, 384 dimensions, float32",
           _mrr_case(*_parallel(5, 192, 384, 1.2, dtype=np.float32)))),
+    points=2,
 )
 
 EXERCISES = (CLIP_LOSS, ZERO_SHOT, MRR)

@@ -119,6 +119,7 @@ MERGE = Exercise(
      Case("a shard with fewer than k documents (FAISS pads with -1)", _merge_case(*_shard_lists(3, 4, 13, 3, 6), 6)),
      Case("fewer documents in all shards together than k", _merge_case(*_shard_lists(4, 2, 5, 2, 8), 8)),
      Case("many tied scores across shards", _merge_case(*_shard_lists(5, 8, 60, 3, 7, d=3, ties=True), 7))),
+    points=2,
 )
 
 
@@ -182,6 +183,7 @@ RESUME = Exercise(
      Case("ids given in a different order than the shards hold them",
           _resume_case(["z", "y", "x", "w"], {"s0": ["w", "y"]})),
      Case("300 documents, 11 shards, two of them cut off", _resume_case(*_many_shards(1)))),
+    points=2,
 )
 
 
@@ -226,6 +228,7 @@ NODES = Exercise(
      Case("1 billion documents at 50 per second in a day, 16 actors per node", _nodes_case(1_000_000_000, 50.0, 24.0, 16)),
      Case("a rate that does not divide evenly", _nodes_case(1_000_003, 7.3, 2.5, 3)),
      Case("a tiny job: still one node", _nodes_case(10, 100.0, 1.0, 8))),
+    points=1,
 )
 
 EXERCISES = (MERGE, RESUME, NODES)

@@ -210,7 +210,8 @@ def test_roster_maps_learners_and_canvas_and_moodle_files_have_their_import_colu
     canvas = list(csv.reader((out / "canvas.csv").open()))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Exercises 01",
                          "Toy exercises (5501)"]
-    assert canvas[1] == ["Points Possible", "", "", "", "", "5", "5"]
+    points_01 = f"{sum(ex.points for ex in cases.chapter_exercises('01')):g}"
+    assert canvas[1] == ["Points Possible", "", "", "", "", points_01, "5"]
     rows = {r[0]: r for r in canvas[2:]}
     assert rows["Liddell, Alice"][1:] == ["101", "S001", "aliddell", "A", "0.0", "1.6"]     # 99: 20% late
     assert rows["Builder, Bob"][-2:] == ["", "2.0"] and rows["Carol"][-2:] == ["", ""]  # nothing submitted

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "grading_fixtures"
 SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
 FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
+SLOW_LIMIT = 180     # seconds for one exercise's tests when they load a model
 EVAL_SECONDS = 15     # seconds for the hidden tests of one exercise: the endless function is stopped
 
 # learner: (exercises passed, run status, {exercise: status} for the exercises that do not pass);
@@ -305,8 +306,9 @@ AUTOMATIC = sorted(ex for ex, e in cases.registry().items() if not e.manual)
 
 @pytest.mark.parametrize("ex", AUTOMATIC)
 def test_the_solution_passes_every_public_and_held_back_test(ex, capsys):
-    assert check(ex, _reference(ex)) and "✓" in capsys.readouterr().out
-    result = checks._run(cases.get(ex), _reference(ex), checks.DEFAULT_TIME_LIMIT, "all")
+    # the library exercises load a model in some cases: a limit for a busy machine, as the notebooks give
+    assert check(ex, _reference(ex), time_limit=SLOW_LIMIT) and "✓" in capsys.readouterr().out
+    result = checks._run(cases.get(ex), _reference(ex), SLOW_LIMIT, "all")
     assert result and result.cases_passed == result.cases_total >= 5
 
 

@@ -5,13 +5,20 @@ import pytest
 from course_utils import rag
 from course_utils.rag.labels import label_mentions, parse_label
 
-# Answers of SmolLM2-135M-Instruct (Q4_1 GGUF, greedy, 48 new tokens) to chapter 07's verify
-# prompt on SciFact dev claims, copied from the executed chapter.
+# Answers of SmolLM2-135M-Instruct (Q4_1 GGUF, greedy decoding) to chapter 07's verify
+# prompts (plain and with fenced sources) on SciFact dev claims, copied from executed runs.
 REAL = [
     ("The claim is not supported by the sources. The sources do not provide evidence that a high "
      "microerythrocyte count in homozygous alpha (+-thalassemia) increases the risk of severe anemia "
      "in homozygous (+-thalas", None),
     ("Claim: The claim is not supported by the sources.", None),
+    ("This claim is not supported by the sources.", None),
+    ("The claim is not supported by the sources. The sources do not provide evidence that ALDH1 expression is "
+     "associated with better breast cancer outcomes.", None),
+    ("The claim is not supported by the sources. The source with the label \"Claim 1\" is not supported by", None),
+    ("The text is not supported by any credible sources. It is not supported by credible sources that support "
+     "the claim that ALDH", None),
+    ("1. [1]\n2. [2]\n3. [3]\n4. [4]", None),
 ]
 
 

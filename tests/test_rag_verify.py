@@ -5,7 +5,7 @@ import pytest
 
 from course_utils import rag_eval
 from course_utils.rag import LABELS
-from course_utils.rag.verify import SentenceVerifier, pair_features, training_pairs, verify_claim
+from course_utils.rag.verify import SentenceVerifier, pair_features, rationale_pairs, verify_claim
 
 CLAIMS = [{"id": 1, "claim": "A cures B.", "cited_doc_ids": [10],
            "evidence": {"10": [{"sentences": [0, 2], "label": "SUPPORT"}]}},
@@ -20,15 +20,15 @@ def test_pair_features_layout():
         pair_features(u, np.ones((2, 2)))
 
 
-def test_training_pairs_rationales_and_sampled_nei():
-    pairs = training_pairs(CLAIMS, ABSTRACTS, nei_per_doc=1, seed=0)
+def test_rationale_pairs_rationales_and_sampled_nei():
+    pairs = rationale_pairs(CLAIMS, ABSTRACTS, nei_per_doc=1, seed=0)
     got = [(p["claim_id"], p["index"], p["label"]) for p in pairs]
     assert got[:2] == [(1, 0, "SUPPORT"), (1, 2, "SUPPORT")]
     assert got[2][2] == got[3][2] == "NOT ENOUGH INFO" and got[2][1] in (1, 3) and got[3][0] == 2
     assert all(ABSTRACTS[p["doc_id"]][p["index"]] == p["sentence"] for p in pairs)
-    assert training_pairs(CLAIMS, ABSTRACTS, seed=0) == training_pairs(CLAIMS, ABSTRACTS, seed=0)
+    assert rationale_pairs(CLAIMS, ABSTRACTS, seed=0) == rationale_pairs(CLAIMS, ABSTRACTS, seed=0)
     with pytest.raises(KeyError, match="not in"):
-        training_pairs(CLAIMS, {"10": ABSTRACTS["10"]})
+        rationale_pairs(CLAIMS, {"10": ABSTRACTS["10"]})
 
 
 def test_verifier_learns_a_separable_rule():

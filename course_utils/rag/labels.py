@@ -29,7 +29,7 @@ def label_mentions(answer: str) -> list[tuple[int, str, bool]]:
     """Every label mention in `answer`: (character position, label, negated), in text order.
 
     >>> label_mentions("Not supported: the data contradict it.")
-    [(0, 'SUPPORT', True), (23, 'CONTRADICT', False)]
+    [(4, 'SUPPORT', True), (24, 'CONTRADICT', False)]
     """
     if not isinstance(answer, str):
         raise TypeError(f"answer must be a str, got {type(answer).__name__}")

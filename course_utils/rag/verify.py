@@ -8,7 +8,7 @@ trained in seconds on SciFact's *train* rationales:
     pair_features(u, v) = [u, v, |u - v|, u * v]         (u: claim vector, v: sentence vector)
 
 the classic features of sentence-pair classifiers (Conneau et al., "Supervised learning of
-universal sentence representations", EMNLP 2017). Training pairs (`training_pairs`): every
+universal sentence representations", EMNLP 2017). Training pairs (`rationale_pairs`): every
 rationale sentence with its claim's label, and `nei_per_doc` other sentences of each cited
 abstract labelled NOT ENOUGH INFO (for claims without evidence, any sentence of their cited
 abstracts). At claim level (`verify_claim`), the retrieved sentences whose P(not NEI) reaches a
@@ -24,7 +24,7 @@ import numpy as np
 
 from course_utils.rag.labels import LABELS
 
-__all__ = ["pair_features", "training_pairs", "SentenceVerifier", "verify_claim"]
+__all__ = ["pair_features", "rationale_pairs", "SentenceVerifier", "verify_claim"]
 
 
 def pair_features(claim_vecs, sentence_vecs) -> np.ndarray:
@@ -40,7 +40,7 @@ def pair_features(claim_vecs, sentence_vecs) -> np.ndarray:
     return np.hstack([u, v, np.abs(u - v), u * v])
 
 
-def training_pairs(claims: Sequence[Mapping], abstracts: Mapping[str, Sequence[str]],
+def rationale_pairs(claims: Sequence[Mapping], abstracts: Mapping[str, Sequence[str]],
                    nei_per_doc: int = 2, seed: int = 0) -> list[dict]:
     """(claim, sentence, label) pairs from SciFact claims in the original format.
 
@@ -49,7 +49,7 @@ def training_pairs(claims: Sequence[Mapping], abstracts: Mapping[str, Sequence[s
     "label", "claim_id", "doc_id", "index"}], rationales first within each abstract.
     >>> c = {"id": 1, "claim": "X cures Y.", "cited_doc_ids": [7],
     ...      "evidence": {"7": [{"sentences": [1], "label": "SUPPORT"}]}}
-    >>> [(p["index"], p["label"]) for p in training_pairs([c], {"7": ["a", "b", "c"]}, nei_per_doc=1)]
+    >>> [(p["index"], p["label"]) for p in rationale_pairs([c], {"7": ["a", "b", "c"]}, nei_per_doc=1)]
     [(1, 'SUPPORT'), (0, 'NOT ENOUGH INFO')]
     """
     if isinstance(nei_per_doc, bool) or not isinstance(nei_per_doc, int) or nei_per_doc < 0:

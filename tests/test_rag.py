@@ -229,14 +229,6 @@ def test_doctests():
         assert doctest.testmod(module, extraglobs={"tempfile": tempfile}).failed == 0
 
 
-@pytest.mark.parametrize("answer,label", [
-    ("SUPPORT [1]", "SUPPORT"), ("The sources contradict it [2].", "CONTRADICT"),
-    ("Not enough info.", "NOT ENOUGH INFO"), ("The claim is not supported. It is contradicted.", "CONTRADICT"),
-    ("It doesn't support the claim.", None), ("Unsupported.", None), ("I like turtles.", None)])
-def test_parse_label(answer, label):
-    assert rag.parse_label(answer) == label
-
-
 def test_multi_query_cleans_rewrites():
     def gen(prompt, max_new_tokens):
         assert "Claim: Vitamin D helps." in prompt

@@ -16,6 +16,10 @@ model, a plain string), and both offer `count_tokens(text)` so a context can be 
   prompt, a few tokens per option -- the reliable way to get a label out of a small model.
 - `ExtractiveGenerator` answers with the source sentences most similar to the question (cosine
   of their embeddings), each cited with its source number -- a baseline with no model to run.
+- `OpenAICompatible` sends the prompt to any server that speaks the OpenAI chat-completions API
+  (a local llama.cpp / vLLM / Ollama server, or a hosted one); `OpenAICompatible.from_env()`
+  reads $COURSE_LLM_BASE_URL, $COURSE_LLM_MODEL and $COURSE_LLM_API_KEY and returns None when
+  the base URL is unset, so a notebook cell can skip itself.
 """
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ import numpy as np
 
 from course_utils.paths import model_cache_dir
 
-__all__ = ["Generation", "LocalLM", "ExtractiveGenerator", "load_smollm", "smollm_folder",
-           "GGUF_FILE", "SMOLLM_NAME"]
+__all__ = ["Generation", "LocalLM", "ExtractiveGenerator", "OpenAICompatible", "load_smollm",
+           "smollm_folder", "GGUF_FILE", "SMOLLM_NAME"]
 
 SMOLLM_NAME = "SmolLM2-135M-Instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -217,3 +221,68 @@ class ExtractiveGenerator:
         text = " ".join(f"{cands[i][1]} [{cands[i][0]}]" for i in best)
         read = sum(self.count_tokens(s["text"]) for s in sources)
         return Generation(text, read, self.count_tokens(text))
+
+
+class OpenAICompatible:
+    """A generator behind an OpenAI-compatible `POST {base_url}/chat/completions` endpoint.
+
+    Called like the others: `llm(prompt, max_new_tokens)` -> Generation (temperature 0); the
+    token counts are the server's `usage` figures when it reports them.
+    >>> llm = OpenAICompatible("http://127.0.0.1:8080/v1", "any-model")
+    >>> llm.url
+    'http://127.0.0.1:8080/v1/chat/completions'
+    """
+
+    ENV = ("COURSE_LLM_BASE_URL", "COURSE_LLM_MODEL", "COURSE_LLM_API_KEY")
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 120.0):
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base_url!r}")
+        if not isinstance(model, str) or not model:
+            raise ValueError("model must name the server's model (the `model` field of the request)")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.api_key, self.timeout = model, api_key, timeout
+        self.course_model_id = model
+
+    @classmethod
+    def from_env(cls) -> "OpenAICompatible | None":
+        """From $COURSE_LLM_BASE_URL, $COURSE_LLM_MODEL (default "default") and
+        $COURSE_LLM_API_KEY (optional); None when $COURSE_LLM_BASE_URL is unset."""
+        url, model, key = (os.environ.get(name, "").strip() for name in cls.ENV)
+        return cls(url, model or "default", key or None) if url else None
+
+    @staticmethod
+    def count_tokens(text: str) -> int:
+        """Words and punctuation marks (the server's tokenizer is not known here)."""
+        from course_utils.rag.chunking import word_spans
+
+        return len(word_spans(text))
+
+    def __call__(self, prompt, max_new_tokens: int = 64) -> Generation:
+        import json
+        import urllib.error
+        import urllib.request
+
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}")
+        body = {"model": self.model, "temperature": 0, "max_tokens": max_new_tokens,
+                "messages": [{"role": "user", "content": _prompt_text(prompt)}]}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                reply = json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(f"{self.url} answered HTTP {err.code}: {err.read()[:200]!r}; check "
+                               "the model name and the API key") from err
+        except urllib.error.URLError as err:
+            raise RuntimeError(f"cannot reach {self.url} ({err.reason}); is the server running?") from err
+        try:
+            text = reply["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as err:
+            raise RuntimeError(f"{self.url} did not answer in the chat-completions format: {str(reply)[:200]}") from err
+        usage = reply.get("usage") or {}
+        return Generation(text.strip(), int(usage.get("prompt_tokens", self.count_tokens(_prompt_text(prompt)))),
+                          int(usage.get("completion_tokens", self.count_tokens(text))))

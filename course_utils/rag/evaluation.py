@@ -12,7 +12,11 @@ abstract's evidence sentences (rationales). With documents rebuilt from their se
   compares chunkers at equal cost.
 - Citation correctness: a cited source is correct when it contains part of an evidence sentence.
 - Claim verification: the claim-level label (SUPPORT / CONTRADICT from the evidence, NOT ENOUGH
-  INFO when a claim has none), scored by accuracy and macro-F1 (mean of per-label F1).
+  INFO when a claim has none), scored by accuracy and macro-F1 (mean of per-label F1), and by the
+  recall of each label (the same meaning for every system, whatever labels it can predict).
+- Is system A really better than system B on the same claims? `mcnemar` (exact test on the
+  claims exactly one of them gets right; McNemar 1947) for accuracy, and `paired_bootstrap`
+  (claims resampled with replacement; Efron & Tibshirani 1993) for macro-F1.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ import pandas as pd
 from course_utils.rag.pipeline import LABELS
 
 __all__ = ["claim_label", "evidence_spans", "sentence_found", "evidence_recall",
-           "within_budget", "recall_table", "cited_evidence", "verification_scores", "confusion"]
+           "within_budget", "recall_table", "cited_evidence", "verification_scores", "confusion",
+           "mcnemar", "paired_bootstrap"]
 
 Evidence = tuple[str, int, int]  # (doc_id, start, end) of one evidence sentence
 
@@ -140,7 +145,9 @@ def verification_scores(gold: Sequence[str], predicted: Sequence[str], labels=LA
         raise ValueError(f"unknown labels {sorted(unknown)}; expected {list(labels)}")
     acc = float(np.mean([g == p for g, p in zip(gold, predicted)]))
     f1 = float(f1_score(gold, predicted, labels=list(labels), average="macro", zero_division=0))
-    return {"accuracy": acc, "macro_f1": f1, "n": len(gold)}
+    recall = {f"recall {lab}": float(np.mean([p == lab for g, p in zip(gold, predicted) if g == lab]))
+              for lab in labels if lab in gold}
+    return {"accuracy": acc, "macro_f1": f1, **recall, "n": len(gold)}
 
 
 def confusion(gold: Sequence[str], predicted: Sequence[str], labels=LABELS) -> pd.DataFrame:
@@ -150,3 +157,43 @@ def confusion(gold: Sequence[str], predicted: Sequence[str], labels=LABELS) -> p
         table.loc[g, p] += 1
     table.index.name, table.columns.name = "gold", "predicted"
     return table
+
+
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
+    """Exact McNemar test: do A and B differ in accuracy on the same items?
+
+    Only the items exactly one system gets right count: under H0 each is A's with probability
+    1/2. Returns {"a_only", "b_only", "p_value"} (two-sided binomial test).
+    >>> mcnemar([True] * 12 + [False] * 3, [False] * 12 + [True] * 3)["p_value"] < 0.05
+    True
+    """
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"need two equally long 1-D lists of right/wrong, got {a.shape} and {b.shape}")
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p_value": float(p)}
+
+
+def paired_bootstrap(gold: Sequence[str], pred_a: Sequence[str], pred_b: Sequence[str],
+                     metric: str = "macro_f1", n_resamples: int = 2000, seed: int = 0) -> dict:
+    """metric(A) - metric(B) on the same claims, with a bootstrap over claims.
+
+    Returns {"diff", "ci_low", "ci_high" (95 % percentile interval), "p_value": the share of
+    resamples where A is not better (one-sided, never below 1 / (n_resamples + 1))}.
+    """
+    gold, a, b = (np.asarray(x, dtype=object) for x in (gold, pred_a, pred_b))
+    if not len(gold) == len(a) == len(b) > 1:
+        raise ValueError("gold, pred_a and pred_b must be equally long, with at least 2 claims")
+    score = lambda idx, p: verification_scores(list(gold[idx]), list(p[idx]))[metric]  # noqa: E731
+    every = np.arange(len(gold))
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_resamples)
+    for r in range(n_resamples):
+        idx = rng.integers(0, len(gold), len(gold))
+        diffs[r] = score(idx, a) - score(idx, b)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": score(every, a) - score(every, b), "ci_low": float(low), "ci_high": float(high),
+            "p_value": float((1 + np.sum(diffs <= 0)) / (1 + n_resamples))}

@@ -13,6 +13,8 @@
 - `build_prompt` lists the sources as "[n] text", then the question, then the instructions
   (cite the sources as [n]) -- last, where a small model follows them best;
   with `max_tokens` it refuses (ContextBudgetError) a prompt longer than the model can take.
+- `parse_label` (from `course_utils.rag.labels`) reads a label out of an answer, skipping any
+  label whose clause is negated ("not supported", "no evidence to support").
 - `check_citations` finds the [n] in an answer: a number that is not a source is an invalid
   citation (`validate_citations` raises CitationError for it).
 The generator is passed in (see `course_utils.models.generators`): nothing here loads a model.
@@ -27,13 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils.rag.chunking import Chunk, word_spans
+from course_utils.rag.labels import LABELS, parse_label
 from course_utils.search.exact import exact_search_numpy
 
 __all__ = ["Prompt", "ContextBudgetError", "CitationError", "retrieve", "build_context",
            "build_prompt", "generate", "parse_label", "citations", "check_citations", "validate_citations",
            "INSTRUCTIONS", "LABELS"]
 
-LABELS = ("SUPPORT", "CONTRADICT", "NOT ENOUGH INFO")
 # Instructions come *last*, after the sources and the question: SmolLM2-135M followed them
 # better there (on SciFact train claims it stopped echoing the claim and separated SUPPORT from
 # CONTRADICT better: AUC 0.70 against 0.61 with the instructions first, 40 claims).
@@ -46,9 +48,6 @@ INSTRUCTIONS = {
     "verify_closed_book": ("Is the claim true (SUPPORT), false (CONTRADICT), or do you not know "
                            "(NOT ENOUGH INFO)? Answer with the label."),
 }
-_LABEL_WORDS = [("SUPPORT", r"\bsupport"), ("CONTRADICT", r"\bcontradict"),
-                ("NOT ENOUGH INFO", r"\bnot enough info")]
-_NEGATED = re.compile(r"(\bnot|n't|\bno|\bun)\s*\w*\s*$", re.IGNORECASE)
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -199,25 +198,6 @@ def validate_citations(answer: str, sources: Sequence[dict]) -> list[dict]:
         raise CitationError(f"the answer cites {bad}, but the sources are numbered "
                             f"{sorted(ids) or 'none'}")
     return [ids[n] for n in sorted(set(citations(answer)))]
-
-
-def parse_label(answer: str) -> str | None:
-    """The first verification label an answer names (support(s/ed), contradict(s/ed), not enough
-    info; any case), or None. A negated "support" ("not supported", "doesn't support") is skipped:
-    it could mean CONTRADICT or NOT ENOUGH INFO.
-
-    >>> parse_label("The sources contradict the claim [2]."), parse_label("Maybe.")
-    ('CONTRADICT', None)
-    >>> parse_label("The claim is not supported by the evidence.") is None
-    True
-    """
-    found = []
-    for label, pattern in _LABEL_WORDS:
-        for m in re.finditer(pattern, answer, re.IGNORECASE):
-            if label != LABELS[2] and _NEGATED.search(answer[max(m.start() - 12, 0):m.start()]):
-                continue
-            found.append((m.start(), label))
-    return min(found)[1] if found else None
 
 
 def generate(prompt: Prompt, generator: Callable, max_new_tokens: int = 64) -> dict:

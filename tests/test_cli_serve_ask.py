@@ -182,7 +182,7 @@ def test_ask_through_an_openai_compatible_endpoint(collection, monkeypatch, caps
                 "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}}
 
     with serve_app(app) as url:
-        monkeypatch.setenv("COURSE_LLM_URL", f"{url}/v1")
+        monkeypatch.setenv("COURSE_LLM_BASE_URL", f"{url}/v1")
         monkeypatch.setenv("COURSE_LLM_MODEL", "stand-in")
         monkeypatch.setenv("COURSE_CACHE", env["COURSE_CACHE"])
         code = main(["ask", "guide", QUESTION, "--mode", "bm25", "--root", str(work / "root")])
@@ -198,5 +198,5 @@ def test_the_readme_shows_the_commands():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Your own documents")[1].split("\n## ")[0]
     for command in ("course-utils embed", "--chunker", "course-utils search", "--group-by document",
-                    "course-utils serve", "course-utils ask", "COURSE_LLM_URL", "COURSE_API_KEYS"):
+                    "course-utils serve", "course-utils ask", "COURSE_LLM_BASE_URL", "COURSE_API_KEYS"):
         assert command in section, command

@@ -7,10 +7,10 @@ checked against the sources shown with their document and location.
 
 Generators: "local" is SmolLM2-135M-Instruct on the CPU (`models.generators.load_smollm`; a
 135M model is weak: read its answer beside the sources); "endpoint" is any OpenAI-compatible
-chat API named by $COURSE_LLM_URL (base URL, e.g. http://127.0.0.1:8080/v1), with
+chat API named by $COURSE_LLM_BASE_URL (base URL, e.g. http://127.0.0.1:8080/v1), with
 $COURSE_LLM_MODEL and optionally $COURSE_LLM_API_KEY; "extractive" quotes the source sentences
 closest to the question (no language model); "auto" (default) is the endpoint when
-$COURSE_LLM_URL is set, else local.
+$COURSE_LLM_BASE_URL is set, else local.
 
 SmolLM2 gets shorter instructions than chapter 07's (`LOCAL_INSTRUCTIONS`): with those, whose
 last sentence offers "The sources do not say.", it answered exactly that to every question
@@ -25,47 +25,17 @@ import json
 import os
 import textwrap
 
-from course_utils.models.generators import Generation
-from course_utils.rag.chunking import Chunk, word_spans
+from course_utils.models.generators import OpenAICompatible
+from course_utils.rag.chunking import Chunk
 from course_utils.tools.cli_io import location, quiet_transformers
 
 __all__ = ["LLM_URL_ENV", "LLM_MODEL_ENV", "LLM_KEY_ENV", "GENERATORS", "LOCAL_INSTRUCTIONS",
-           "EndpointGenerator",
            "make_generator", "answer", "format_answer", "add_ask_parser", "ask_collection"]
 
-LLM_URL_ENV, LLM_MODEL_ENV, LLM_KEY_ENV = "COURSE_LLM_URL", "COURSE_LLM_MODEL", "COURSE_LLM_API_KEY"
+LLM_URL_ENV, LLM_MODEL_ENV, LLM_KEY_ENV = OpenAICompatible.ENV   # one spelling, shared with chapter 07
 GENERATORS = ("auto", "local", "endpoint", "extractive")
 LOCAL_INSTRUCTIONS = ("Using the sources above, answer the question briefly and cite the source "
                       "number in square brackets, e.g. [1].")
-
-
-class EndpointGenerator:
-    """An OpenAI-compatible chat completions endpoint as a generator (greedy: temperature 0).
-
-    `gen(prompt, max_new_tokens)` -> Generation; `count_tokens` counts words and punctuation
-    (the endpoint's tokenizer is unknown here).
-    """
-
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 120.0):
-        from openai import OpenAI
-
-        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
-                             max_retries=1)
-        self.course_model_id = model
-
-    @staticmethod
-    def count_tokens(text: str) -> int:
-        return len(word_spans(text))
-
-    def __call__(self, prompt, max_new_tokens: int = 64) -> Generation:
-        text = prompt if isinstance(prompt, str) else prompt.text
-        reply = self.client.chat.completions.create(
-            model=self.course_model_id, messages=[{"role": "user", "content": text}],
-            max_tokens=max_new_tokens, temperature=0)
-        out = (reply.choices[0].message.content or "").strip()
-        usage = reply.usage
-        return Generation(out, usage.prompt_tokens if usage else self.count_tokens(text),
-                          usage.completion_tokens if usage else self.count_tokens(out))
 
 
 def make_generator(name: str, model=None):
@@ -82,8 +52,7 @@ def make_generator(name: str, model=None):
             raise CollectionError(f"--generator endpoint needs ${LLM_URL_ENV} (the base URL of an "
                                   "OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1) and "
                                   f"${LLM_MODEL_ENV}")
-        return EndpointGenerator(url, os.environ.get(LLM_MODEL_ENV, "default"),
-                                 os.environ.get(LLM_KEY_ENV))
+        return OpenAICompatible.from_env()
     if name == "extractive":
         from course_utils.embeddings.encoding import encode
         from course_utils.models.generators import ExtractiveGenerator

@@ -152,6 +152,16 @@ def test_extractive_generator_quotes_best_sentences_with_valid_citations():
         ExtractiveGenerator(embed)("a string", 10)
 
 
+def test_extractive_quotes_do_not_turn_a_sources_reference_numbers_into_citations():
+    """An abstract's own "[9]" quoted verbatim would read as a citation of source 9."""
+    from course_utils.rag.pipeline import validate_citations
+
+    ctx = build_context([item(Chunk("d1", 0, 0, 40, "Vitamin D loss was reported before [9]."), 1)], budget=50)
+    out = generate(build_prompt("vitamin D", ctx), ExtractiveGenerator(embed, n_sentences=1))
+    assert out["text"] == "Vitamin D loss was reported before (ref. 9). [1]"
+    assert [s["id"] for s in validate_citations(out["text"], ctx["sources"])] == [1]
+
+
 def test_evidence_recall_and_cited_evidence():
     claim = {"evidence": {"d1": [{"sentences": [0, 2], "label": "SUPPORT"}]}}
     ev = rag_eval.evidence_spans(claim, {"d1": SPANS})

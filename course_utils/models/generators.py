@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,7 +35,9 @@ import numpy as np
 
 from course_utils.paths import model_cache_dir
 
-__all__ = ["Generation", "LocalLM", "ExtractiveGenerator", "OpenAICompatible", "load_smollm",
+_BRACKETED_NUMBERS = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
+
+__all__ = ["Generation", "LocalLM", "ExtractiveGenerator", "OpenAICompatible", "quoted", "load_smollm",
            "smollm_folder", "GGUF_FILE", "SMOLLM_NAME"]
 
 SMOLLM_NAME = "SmolLM2-135M-Instruct"
@@ -177,6 +180,16 @@ class LocalLM:
         return scores
 
 
+def quoted(sentence: str) -> str:
+    """A source sentence made safe to quote in a cited answer: the source's own bracketed
+    reference numbers ("[9]", "[3, 4]") become "(ref. 9)", so they are not read as citations.
+
+    >>> quoted("Rates fell [9] and rose again [3, 4].")
+    'Rates fell (ref. 9) and rose again (ref. 3, 4).'
+    """
+    return _BRACKETED_NUMBERS.sub(r"(ref. \1)", sentence)
+
+
 class ExtractiveGenerator:
     """Baseline 'generator': the `n_sentences` source sentences closest to the question.
 
@@ -218,7 +231,7 @@ class ExtractiveGenerator:
         sims = vecs[1:] @ vecs[0]
         best = np.argsort(-sims, kind="stable")[: self.n_sentences]
         self.last_scores = [float(sims[i]) for i in best]
-        text = " ".join(f"{cands[i][1]} [{cands[i][0]}]" for i in best)
+        text = " ".join(f"{quoted(cands[i][1])} [{cands[i][0]}]" for i in best)
         read = sum(self.count_tokens(s["text"]) for s in sources)
         return Generation(text, read, self.count_tokens(text))
 

@@ -326,3 +326,11 @@ def test_book_pages_render_in_chromium(site, browser):
     shot = browser.call("Page.captureScreenshot", format="png")["data"]
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     (ARTEFACTS / "book.png").write_bytes(base64.b64decode(shot))
+
+
+def test_saved_widget_views_are_dropped_so_the_book_needs_no_cdn():
+    from course_utils.tools.book import WIDGET_VIEW, without_widgets
+
+    out = {"output_type": "display_data", "data": {WIDGET_VIEW: {"model_id": "x"}, "text/plain": "100% 3/3"}}
+    nb = without_widgets({"metadata": {"widgets": {"state": {}}}, "cells": [{"cell_type": "code", "outputs": [out]}]})
+    assert "widgets" not in nb["metadata"] and out["data"] == {"text/plain": "100% 3/3"}

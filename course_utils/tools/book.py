@@ -31,7 +31,7 @@ from pathlib import Path
 
 from course_utils.paths import REPO
 
-__all__ = ["chapter_info", "write_project", "build", "main"]
+__all__ = ["chapter_info", "without_widgets", "write_project", "build", "main"]
 
 _GOALS = re.compile(r"\*\*What you will learn\*\*\s*\n((?:\s*[-*] .*\n?)+)")
 
@@ -155,6 +155,19 @@ def _config() -> str:
     return json.dumps(config, indent=2, ensure_ascii=False)  # JSON is valid YAML
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widgets(nb: dict) -> dict:
+    """The notebook without live widget views (a saved progress bar, say): their plain-text form
+    stays, and the page needs no widget manager fetched from a CDN (the book is offline)."""
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop(WIDGET_VIEW, None)
+    return nb
+
+
 def write_project(src: Path, notebooks: Path = REPO / "notebooks",
                   exercises_dir: Path = REPO / "exercises") -> list[dict]:
     """Write the jupyter-book project (config, toc, intro, notebook copies) into `src`."""
@@ -169,11 +182,12 @@ def write_project(src: Path, notebooks: Path = REPO / "notebooks",
     (src / "exercises").mkdir()
     chapters = [chapter_info(p) for p in chapter_paths]
     for path, ch in zip(chapter_paths, chapters):
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        nb = without_widgets(json.loads(path.read_text(encoding="utf-8")))
         nb["cells"].insert(1, _header_cell(ch, exercises))
         (src / "chapters" / path.name).write_text(json.dumps(nb), encoding="utf-8")
     for path in exercise_paths:
-        shutil.copy(path, src / "exercises" / path.name)
+        nb = without_widgets(json.loads(path.read_text(encoding="utf-8")))
+        (src / "exercises" / path.name).write_text(json.dumps(nb), encoding="utf-8")
     shutil.copytree(_local_mathjax(), src / "_extra" / "mathjax")
     (src / "_static").mkdir()
     (src / "_static" / "course.css").write_text(_CSS, encoding="utf-8")

@@ -607,7 +607,7 @@ def test_files_written_by_learners_do_not_change_the_grades(fixture_grades):
     assert [r["learner"] for r in table] == sorted(EXPECTED) and {r["chapter"] for r in table} == {"01"}
     daemon = next(r for r in table if r["learner"] == "hostile_daemon")
     assert float(daemon["01.cosine"]) == 1.0 and float(daemon["01.spearman"]) < 1.0   # points per exercise
-    assert "Score: 5 / 5" in (out / "feedback" / "good_01.md").read_text()
+    assert f"Score: 5 / {MAX_01}" in (out / "feedback" / "good_01.md").read_text()
     assert "NameError" in (out / "feedback" / "exception_01.md").read_text()
     assert "Hint 2" in (out / "feedback" / "wrong_answer_01.md").read_text()
     assert sorted(p.stem for p in (out / "executed").glob("*.ipynb")) == sorted(f"{k}_01" for k in EXPECTED)

@@ -349,3 +349,12 @@ def test_cross_encoder_second_stage_reorders_passages(work, embedded, capsys, mo
     assert result["results"][0]["doc_id"] == "d10" and result["results"][0]["score"] == 4.0
     code, _, err = run_main(capsys, work, "search", "toy", "tea", "--rerank", "cross-encoder")
     assert code == 1 and "--reranker-model" in err
+    code, out, err = run_main(capsys, work, "search", "toy", "green tea rich in antioxidants",
+                              "--mode", "bm25", "--rerank", "cross-encoder", "--reranker-model",
+                              work, "--rerank-weight", "0.5", "--format", "json")
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["method"].endswith("re-rank of top 20, interpolated (weight 0.5)")
+    assert result["results"][0]["doc_id"] == "d10" and result["results"][0]["score"] <= 1.0
+    code, _, err = run_main(capsys, work, "search", "toy", "tea", "--rerank", "maxsim", "--rerank-weight", "2")
+    assert code == 2 and "--rerank-weight must lie between 0 and 1" in err

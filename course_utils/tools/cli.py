@@ -126,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
                         "the model's token vectors, no training) or a cross-encoder trained "
                         "with course_utils.rerank.training (--reranker-model)")
     s.add_argument("--rerank-depth", type=int, default=20)
+    s.add_argument("--rerank-weight", type=float, default=None, metavar="W",
+                   help="mix the second stage's scores with the first stage's on the top "
+                        "--rerank-depth: W * second + (1 - W) * first, each min-max normalised "
+                        "(1 = the second stage alone). Default: 0.2 for maxsim (the weight chapter "
+                        "06 chose on SciFact validation claims; MaxSim alone was worse than the "
+                        "hybrid), 1 for a cross-encoder")
     s.add_argument("--reranker-model", type=Path, default=None, metavar="FOLDER",
                    help="folder of a trained cross-encoder, for --rerank cross-encoder")
     s.add_argument("--group-by", choices=["passage", "document"], default="passage",
@@ -279,6 +285,8 @@ def _index(args) -> int:
 def _search(args) -> int:
     from course_utils.tools.cli_search import run_search
 
+    if args.rerank_weight is not None and not 0 <= args.rerank_weight <= 1:
+        raise UsageError(2, "--rerank-weight must lie between 0 and 1")
     if args.k < 1 or args.rerank_depth < 1:
         raise UsageError(2, "-k and --rerank-depth must be >= 1")
     if bool(args.query) == bool(args.queries):

@@ -16,7 +16,7 @@ from course_utils.tools import named_collections as col
 from course_utils.tools.cli_io import check_collection_model, load_model_named, parse_pairs
 from course_utils.tools.passages import passage_input
 
-__all__ = ["TUNED_BM25", "GROUPINGS", "stemmed_tokens", "bm25_index", "passage_texts",
+__all__ = ["TUNED_BM25", "GROUPINGS", "MAXSIM_WEIGHT", "stemmed_tokens", "bm25_index", "passage_texts",
            "highlight_spans", "group_by_document", "passage_hit", "run_search"]
 
 TUNED_BM25 = {"variant": "lucene", "k1": 1.2, "b": 0.75}
@@ -123,15 +123,22 @@ def _bm25_run(meta: pd.DataFrame, where, queries: dict, depth: int) -> dict:
     return {q: dict([(d, s) for d, s in docs.items() if d in allowed][:depth]) for q, docs in run.items()}
 
 
+MAXSIM_WEIGHT = 0.2   # chapter 06: MaxSim interpolated with the hybrid, weight chosen on validation
+
+
 def _rerank(args, run, queries, meta, model):
     from course_utils.rerank import maxsim_scores
-    from course_utils.rerank.stage import rerank_with
+    from course_utils.rerank.stage import interpolate, rerank_with
 
     texts = passage_texts(meta)
     if args.rerank == "maxsim":
-        return rerank_with(run, queries, texts, lambda q, docs: maxsim_scores(model, q, docs),
-                           args.rerank_depth, show_progress=len(run) >= 5), \
-            f"MaxSim re-rank of top {args.rerank_depth}"
+        weight = MAXSIM_WEIGHT if getattr(args, "rerank_weight", None) is None else args.rerank_weight
+        second = rerank_with(run, queries, texts, lambda q, docs: maxsim_scores(model, q, docs),
+                             args.rerank_depth, show_progress=len(run) >= 5)
+        if weight == 1:
+            return second, f"MaxSim re-rank of top {args.rerank_depth}"
+        return interpolate(run, second, weight, args.rerank_depth), \
+            f"MaxSim re-rank of top {args.rerank_depth}, interpolated (weight {weight:g})"
     from course_utils.rerank.cross_encoder import rerank
     from course_utils.rerank.training import load_cross_encoder
 
@@ -139,8 +146,12 @@ def _rerank(args, run, queries, meta, model):
         raise col.CollectionError("--rerank cross-encoder needs --reranker-model FOLDER (a "
                                   "cross-encoder trained with course_utils.rerank.training)")
     ce = load_cross_encoder(args.reranker_model)
-    return rerank(run, queries, texts, ce, args.rerank_depth, show_progress=False), \
-        f"cross-encoder {ce.course_model_id} re-rank of top {args.rerank_depth}"
+    second = rerank(run, queries, texts, ce, args.rerank_depth, show_progress=False)
+    weight = 1.0 if getattr(args, "rerank_weight", None) is None else args.rerank_weight
+    if weight == 1:
+        return second, f"cross-encoder {ce.course_model_id} re-rank of top {args.rerank_depth}"
+    return interpolate(run, second, weight, args.rerank_depth), \
+        f"cross-encoder {ce.course_model_id} re-rank of top {args.rerank_depth}, interpolated (weight {weight:g})"
 
 
 def run_search(root, args, queries: dict) -> tuple[dict, str]:

@@ -203,7 +203,7 @@ def test_stack_survives_a_killed_replica_and_redis_stopped_under_load(bundle):
         budget = 4                                                   # at most the requests in flight at the kill
         assert [name for name, _ in fired] == ["kill r1", "stop redis"]
         assert summary["requests"] == 400 and failed <= budget, summary
-        after_kill = [r for r in records if r["t"] > fired[0][1] + 0.5]
+        after_kill = [r for r in records if r["t"] > fired[0][1]]   # started once r1 was dead
         assert after_kill and all(r["replica"] == "r2" for r in after_kill if r["status"] == 200)
         assert any(r["cache"] == "hit" for r in records) and records[-1]["cache"] == "error"
         httpx.post(f"{stack.replica_urls[1]}/admin/faults", json={"encoder_fail": True})

@@ -265,13 +265,19 @@ def test_two_node_cluster_embeds_searches_survives_a_fault_and_leaves_nothing(tm
     time.sleep(0.5)
     assert c.processes() == [], "cluster processes were left running"
     assert not c.temp_dir.exists()
-    leftovers = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and str(c.temp_dir) in (proc / "cmdline").read_text():
-                leftovers.append(proc.name)
-        except OSError:
-            pass
+    def leftover_pids():
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and str(c.temp_dir) in (proc / "cmdline").read_text():
+                    found.append(proc.name)
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 15          # a process killed by stop() may take a moment to exit
+    while (leftovers := leftover_pids()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert leftovers == [], f"processes of the cluster left: {leftovers}"
     import ray
 

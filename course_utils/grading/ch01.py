@@ -250,34 +250,8 @@ CACHE = Exercise(
 
 
 # --- 01.sts: model.encode on STS-B pairs, cosine per pair, Spearman against the human scores -------
-@functools.lru_cache(maxsize=1)
-def _model():
-    from course_utils.models import load_model
-
-    return load_model()
-
-
-def _model_path() -> str:
-    from course_utils.models import model_path
-
-    return str(model_path())
-
-
-class _CachedMiniLM:
-    """all-MiniLM-L6-v2 as the course's embedding cache knows it: reference vectors come from the
-    cache, and the model itself is loaded only for a text the cache lacks (the grader's process then
-    needs no torch once the cache is warm)."""
-
-    course_model_id, max_seq_length = "all-MiniLM-L6-v2", 256
-
-    def encode(self, texts, **kwargs):
-        return _model().encode(texts, **kwargs)
-
-
-def _vectors(texts) -> np.ndarray:
-    from course_utils.embeddings import encode
-
-    return encode(list(texts), _CachedMiniLM(), show_progress=False).astype(np.float64)
+from .minilm import model_folder as _model_path  # noqa: E402
+from .minilm import vectors as _vectors  # noqa: E402
 
 
 @functools.lru_cache(maxsize=None)

@@ -23,6 +23,8 @@ model, a plain string), and both offer `count_tokens(text)` so a context can be 
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -89,10 +91,28 @@ def load_smollm(threads: int | None = None, cache: bool = True) -> "LocalLM":
         return LocalLM(model, tokenizer, SMOLLM_NAME, converted_now=False)
     folder = smollm_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype="float32")
+    with _quiet_gguf_conversion():
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_FILE, dtype="float32")
     if cache:
         _save_converted(model, tokenizer, saved)
     return LocalLM(model, tokenizer, SMOLLM_NAME, converted_now=True)
+
+
+@contextlib.contextmanager
+def _quiet_gguf_conversion():
+    """Silence transformers' per-tensor GGUF progress bar (a plain tqdm, which the
+    `transformers.utils.logging` switch does not reach); restored afterwards."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def _save_converted(model, tokenizer, target: Path) -> None:

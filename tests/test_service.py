@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from course_utils.lexical.bm25 import BM25
 from course_utils.production.service import SearchEngine, Settings, TTLCache, create_app, query_mix
 from course_utils.production.service.metrics import Metrics, percentiles
-from course_utils.production.service.security import AuditLog, RateLimiter
+from course_utils.production.service.security import AuditLog, KeyStore, RateLimiter
+from course_utils.runs import trec_order
 from course_utils.search.store import VectorStore
 
 DOCS = {"d1": "aspirin lowers stroke risk", "d2": "vitamin d and bone loss",
@@ -100,8 +101,122 @@ def test_auth(engine, tmp_path):
     r = c.post("/search", json={"query": "aspirin"})
     assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
     r = c.post("/search", json={"query": "aspirin"}, headers={"X-API-Key": "nope"})
-    assert r.status_code == 401 and "unknown API key" in r.json()["error"]
+    assert r.status_code == 401 and "unknown or expired API key" in r.json()["error"]
     assert c.get("/metrics").status_code == 401
+
+
+def test_docs_need_no_key(engine, tmp_path):
+    c, _ = client_for(engine, tmp_path)
+    assert c.get("/docs").status_code == 200 and c.get("/openapi.json").status_code == 200
+    assert "/search" in c.get("/openapi.json").json()["paths"]
+    assert c.post("/search", json={"query": "aspirin"}).status_code == 401
+
+
+def test_failed_authentications_are_audited_and_limited(engine, tmp_path):
+    c, clock = client_for(engine, tmp_path, auth_fail_rate=0.5, auth_fail_burst=3)
+    bad = {"X-API-Key": "guess"}
+    codes = [c.post("/search", json={"query": "aspirin"}, headers=bad).status_code for _ in range(3)]
+    assert codes == [401] * 3
+    r = c.post("/search", json={"query": "aspirin"}, headers=bad)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "2" and "failed authentications" in r.json()["error"]
+    assert c.post("/search", json={"query": "aspirin"}, headers=A).status_code == 429   # not even checked
+    clock.t = 2.0                                                  # one failure forgiven
+    assert c.post("/search", json={"query": "aspirin"}, headers=A).status_code == 200
+    lines = AuditLog(tmp_path / "audit.jsonl").read()
+    assert [x["status"] for x in lines] == [401, 401, 401, 429, 429, 200]
+    assert all(x["client"] == "unauthenticated" and x["address"] == "testclient" for x in lines[:5])
+    assert lines[0]["reason"].startswith("unknown or expired") and "guess" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_key_store_keeps_salted_hashes_only(tmp_path):
+    ks = KeyStore()
+    key = ks.issue("alice")
+    twin = ks.add(key, "alice-again")                              # same key, another salt
+    ks.save(tmp_path / "keys.json")
+    text = (tmp_path / "keys.json").read_text()
+    assert key not in text and key[3:20] not in text
+    rows = {r.key_id: r for r in ks.records()}
+    assert rows[twin].sha256 != [r for r in rows.values() if r.key_id != twin][0].sha256
+    again = KeyStore.load(tmp_path / "keys.json")
+    assert again.verify(key).client in {"alice", "alice-again"} and again.verify(key + "x") is None
+    with pytest.raises(ValueError, match="non-empty"):
+        ks.add("  ", "bob")
+
+
+def test_key_rotation_with_grace_window(engine, tmp_path):
+    now = Clock()
+    ks = KeyStore(clock=now)
+    old = ks.issue("alice")
+    app = create_app(engine, Settings(key_store=ks, clock=now))
+    c = TestClient(app)
+    new = ks.rotate("alice", grace=30)
+    now.t = 29
+    assert [c.post("/search", json={"query": "aspirin"}, headers={"X-API-Key": k}).status_code
+            for k in (old, new)] == [200, 200]
+    now.t = 31
+    assert [c.post("/search", json={"query": "aspirin"}, headers={"X-API-Key": k}).status_code
+            for k in (old, new)] == [401, 200]
+    with pytest.raises(KeyError, match="no valid key"):
+        ks.rotate("nobody")
+    with pytest.raises(ValueError, match="not both"):
+        create_app(engine, Settings(api_keys={"k": "a"}, key_store=ks))
+
+
+ACCESS = {"d1": "public", "d2": "public", "d3": "clinical", "d4": "clinical"}
+
+
+@pytest.fixture
+def guarded(engine):
+    store = VectorStore("toy-bow", len(VOCAB))
+    ids = list(DOCS)
+    store.add(ids, np.stack([toy_encode(DOCS[d]) for d in ids]), [{"access": ACCESS[d]} for d in ids])
+    return SearchEngine(store, toy_encode, DOCS, bm25=BM25().fit([DOCS[d] for d in ids]), bm25_ids=ids,
+                        reranker=engine.reranker, depth=4, rerank_depth=4)
+
+
+@pytest.mark.parametrize("mode, rerank", [("dense", False), ("bm25", False), ("hybrid", False), ("hybrid", True)])
+def test_access_groups_filter_before_ranking(guarded, mode, rerank):
+    ks = KeyStore()
+    everyone, public = ks.issue("staff"), ks.issue("guest", groups={"public"})
+    c = TestClient(create_app(guarded, Settings(key_store=ks)))
+    body = {"query": "aspirin stomach bleeding stroke", "k": 2, "mode": mode, "rerank": rerank}
+    staff = [x["doc_id"] for x in c.post("/search", json=body, headers={"X-API-Key": everyone}).json()["results"]]
+    guest = [x["doc_id"] for x in c.post("/search", json=body, headers={"X-API-Key": public}).json()["results"]]
+    assert "d4" in staff                                      # the best answer is a clinical document...
+    assert guest and all(ACCESS[d] == "public" for d in guest)   # ...never shown to a guest, not from the cache
+    if mode != "bm25":                                        # filtered before ranking: k public results
+        assert len(guest) == 2
+
+
+def test_access_groups_in_recommend(guarded):
+    ks = KeyStore()
+    public = {"X-API-Key": ks.issue("guest", groups={"public"})}
+    c = TestClient(create_app(guarded, Settings(key_store=ks)))
+    assert c.get("/recommend/d3", headers=public).status_code == 404    # as if it did not exist
+    ids = [x["doc_id"] for x in c.get("/recommend/d1?k=3", headers=public).json()["results"]]
+    assert ids == ["d2"]
+    assert guarded.search("aspirin", 4, groups={"clinical"})[0]["doc_id"] in {"d3", "d4"}
+    with pytest.raises(ValueError, match="'owner' metadata column"):
+        SearchEngine(guarded.store, toy_encode, DOCS, access_field="owner").search("aspirin", 2, groups={"x"})
+
+
+def test_second_stage_interpolated_like_the_package(guarded):
+    from course_utils.hybrid.fusion import convex_fusion
+    from course_utils.rerank.stage import interpolate, rerank_with
+
+    eng = SearchEngine(guarded.store, toy_encode, DOCS, bm25=guarded.bm25, bm25_ids=guarded.bm25_ids,
+                       reranker=guarded.reranker, depth=4, rerank_depth=3, alpha=0.4, rerank_weight=0.3)
+    q = "aspirin bleeding stomach"
+    first = {"q": convex_fusion({"q": eng.dense(toy_encode(q), 4)}, {"q": eng.lexical(q, 4)}, 0.4)["q"]}
+    expected = interpolate(first, rerank_with(first, {"q": q}, DOCS, guarded.reranker, 3), 0.3, 3)["q"]
+    got = eng.search(q, 3, "hybrid", rerank=True)
+    assert [x["doc_id"] for x in got] == trec_order(expected)[:3]
+    assert [x["score"] for x in got] == pytest.approx([expected[d] for d in trec_order(expected)[:3]], abs=1e-6)
+    plain = SearchEngine(guarded.store, toy_encode, DOCS, bm25=guarded.bm25, bm25_ids=guarded.bm25_ids,
+                         reranker=guarded.reranker, depth=4, rerank_depth=3, alpha=0.4, rerank_weight=0.0)
+    assert [x["doc_id"] for x in plain.search(q, 3, "hybrid", rerank=True)] == trec_order(first["q"])[:3]
+    with pytest.raises(ValueError, match="rerank_weight"):
+        SearchEngine(guarded.store, toy_encode, DOCS, rerank_weight=2)
 
 
 def test_recommend(engine, tmp_path):

@@ -34,6 +34,7 @@ __all__ = ["lance_table", "lance_search", "lance_text_search", "ChromaServer", "
            "chroma_upsert", "chroma_query", "topk_agreement", "chroma_executable"]
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LANCEDB_LOG", "error")  # read once, when lancedb is first imported: no coloured warnings
 
 
 def _as_vectors(vectors, n: int) -> np.ndarray:

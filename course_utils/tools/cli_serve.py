@@ -22,7 +22,7 @@ from pathlib import Path
 
 from course_utils.tools import named_collections as col
 from course_utils.tools.cli_io import check_collection_model, load_model_named, warn
-from course_utils.tools.cli_search import bm25_index, passage_hit, passage_texts
+from course_utils.tools.cli_search import MAXSIM_WEIGHT, bm25_index, passage_hit, passage_texts
 
 __all__ = ["API_KEYS_ENV", "parse_api_keys", "read_api_keys", "PassageEngine", "build_app",
            "check_port", "add_serve_parser", "serve_collection"]
@@ -78,7 +78,9 @@ class PassageEngine:
 
 def build_app(root, name: str, settings):
     """The FastAPI app serving collection `name` under `settings` (a production.service
-    Settings); loads the collection's model and fits the tuned BM25 on its passages."""
+    Settings); loads the collection's model and fits the tuned BM25 on its passages. Its
+    second stage is that of `search --rerank maxsim`: MaxSim interpolated with the first-stage
+    score at weight MAXSIM_WEIGHT (chapter 06's choice)."""
     from course_utils.embeddings.encoding import encode
     from course_utils.production.service import SearchEngine, create_app
     from course_utils.rerank import maxsim_scores
@@ -93,7 +95,7 @@ def build_app(root, name: str, settings):
     engine = PassageEngine(SearchEngine(
         store, lambda q: encode([q], model, cache=False, show_progress=False)[0], texts,
         bm25=bm25_index(list(texts.values())), bm25_ids=list(texts),
-        reranker=lambda q, docs: maxsim_scores(model, q, docs)), meta)
+        reranker=lambda q, docs: maxsim_scores(model, q, docs), rerank_weight=MAXSIM_WEIGHT), meta)
     app = create_app(engine, settings)
     app.title = f"course-utils: {name}"
     app.state.engine = engine

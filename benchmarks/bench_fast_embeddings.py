@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200, help="STS-B test pairs (2 sentences each)")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: COURSE_THREADS)")
     args = parser.parse_args()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar between the tables
     pairs = data.load_sts("test").iloc[: args.pairs]
     print(f"threads: {models.default_threads() if args.threads is None else args.threads}")
     print(f"\nEncoders on {2 * len(pairs)} STS-B sentences (ratios vs torch fp32, same run)")

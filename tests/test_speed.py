@@ -54,8 +54,9 @@ def test_bad_batch_size():
 
 def test_stage_times_and_profile(minilm):
     texts = ["A short one.", "A somewhat longer sentence about vitamin D and bone loss."] * 4
-    times = speed.stage_times(minilm, texts, batch_size=4)
-    assert set(times) == {"tokenize", "forward", "pool+normalize"} and min(times.values()) > 0
+    times = speed.stage_times(minilm, texts, batch_size=4, repeats=2)
+    assert list(times.index) == ["tokenize", "forward", "pool+normalize"] and (times.seconds > 0).all()
+    assert times.share.sum() == pytest.approx(1.0) and (times.spread >= 0).all()
     table = speed.profile_table(lambda: minilm.encode(texts), top=5)
     assert len(table) == 5 and (table.tottime_s.diff().dropna() <= 0).all()
 
@@ -67,3 +68,31 @@ def test_pool_encode_matches_single_process(minilm):
     cos = np.sum(vectors * ref, axis=1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(ref, axis=1)
     assert vectors.shape == (10, 384) and cos.min() > 0.9999
     assert set(info) == {"startup_s", "encode_s", "total_s"}
+
+
+def test_timing_spread_and_round_robin_ratios():
+    from course_utils.speed import timing
+
+    t = timing.Timing((3.0, 2.0, 4.0))
+    assert (t.best, t.worst, t.spread) == (2.0, 4.0, 1.0)
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    table = timing.compare_times(fns, repeats=3, baseline="b")
+    assert calls == ["a", "b"] * 3  # round-robin: each round calls every contender once
+    assert table.loc["b", "speedup"] == 1.0 and table.loc["b", "speedup_min"] == 1.0
+    assert (table.speedup_min <= table.speedup_max).all() and len(table) == 2
+    with pytest.raises(ValueError, match="baseline"):
+        timing.compare_times(fns, baseline="c")
+    with pytest.raises(ValueError, match="repeats"):
+        timing.time_repeats(lambda: None, 0)
+
+
+def test_sweeps_report_best_and_spread(fake_model):
+    texts = [f"text {'long ' * (i % 5)}{i}" for i in range(12)]
+    sweep = speed.batch_sweep(fake_model, texts, batch_sizes=(1, 4), repeats=2, orders=speed.ORDERS)
+    assert list(sweep.columns) == ["batch_size", "order", "seconds", "spread", "texts_per_s"]
+    assert len(sweep) == 6 and (sweep.spread >= 0).all()
+    one = sweep[sweep.batch_size == 1]
+    assert one.seconds.nunique() == 1  # batch 1: timed once, shown for every order
+    with pytest.raises(ValueError, match="orders"):
+        speed.batch_sweep(fake_model, texts, orders=("random",))

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from course_utils.paths import THREADS_ENV
-from course_utils.speed.timing import best_time  # re-exported: chapter 10 times with it
+from course_utils.speed.timing import Timing, best_time, compare_times  # re-exported: chapter 10 times with them
 
-__all__ = ["make_batches", "padding_share", "encode_in_batches", "best_time", "batch_sweep",
+__all__ = ["make_batches", "padding_share", "encode_in_batches", "best_time", "compare_times", "ORDERS", "batch_sweep",
            "thread_sweep", "pool_encode", "normalize_text", "dedupe", "stage_times",
            "profile_table", "scifact_sample", "retrieval_quality"]
 
@@ -84,33 +84,56 @@ def encode_in_batches(encoder, texts: list[str], batch_size: int = 32,
     return out
 
 
-def batch_sweep(encoder, texts: list[str], batch_sizes=(1, 8, 32, 128), repeats: int = 1,
-                sorts=(False, True)) -> pd.DataFrame:
-    """texts/s for each (batch_size, sort_by_length): columns batch_size, sorted, seconds, texts_per_s."""
-    rows = []
-    for bs in batch_sizes:
-        for sort in sorts:
-            secs = best_time(lambda: encode_in_batches(encoder, texts, bs, sort), repeats)
-            rows.append({"batch_size": bs, "sorted": sort, "seconds": secs,
-                         "texts_per_s": len(texts) / secs})
-    return pd.DataFrame(rows)
+ORDERS = ("input order", "length-sorted", "model.encode")
 
 
-# ------------------------------------------------------------------ threads
+def batch_sweep(encoder, texts: list[str], batch_sizes=(1, 8, 32, 128), repeats: int = 3,
+                orders=ORDERS[:2]) -> pd.DataFrame:
+    """texts/s for each (batch_size, order), timed round-robin (`timing.compare_times`): columns
+    batch_size, order, seconds (best of `repeats`), spread, texts_per_s.
+
+    Orders: "input order" and "length-sorted" form the batches here (`encode_in_batches`, one
+    encode call per batch); "model.encode" passes the whole list to `encoder.encode`, which
+    sorts by length itself. Batch size 1 is timed once, in the first order, and reported for
+    every order: a batch of one text has no padding, so the order cannot change its work.
+    """
+    if not orders or any(o not in ORDERS for o in orders):
+        raise ValueError(f"orders must be some of {ORDERS}, got {orders!r}")
+
+    def run(bs, order):
+        if order == "model.encode":
+            return encoder.encode(texts, batch_size=bs, show_progress_bar=False)
+        return encode_in_batches(encoder, texts, bs, order == "length-sorted")
+
+    fns = {(bs, o): (lambda bs=bs, o=o: run(bs, o))
+           for bs in batch_sizes for o in orders if bs > 1 or o == orders[0]}
+    rows = dict(zip(fns, compare_times(fns, repeats).itertuples()))
+    return pd.DataFrame([{"batch_size": bs, "order": o, "seconds": row.best_s,
+                          "spread": row.spread, "texts_per_s": len(texts) / row.best_s}
+                         for bs in batch_sizes for o in orders
+                         for row in [rows[(bs, o) if bs > 1 else (bs, orders[0])]]])
+
+
 def thread_sweep(encoder, texts: list[str], threads=(1, 2), batch_size: int = 32,
-                 repeats: int = 1) -> pd.DataFrame:
-    """texts/s at each torch thread count (restores the previous setting): columns threads, texts_per_s."""
+                 repeats: int = 3) -> pd.DataFrame:
+    """texts/s at each torch thread count, timed round-robin (restores the previous setting):
+    columns threads, seconds (best of `repeats`), spread, texts_per_s, vs_1st (speed-up over the
+    first thread count, best against best) and vs_1st_min / vs_1st_max (its per-round range)."""
     import torch
 
-    before, rows = torch.get_num_threads(), []
+    def run(n):
+        torch.set_num_threads(n)
+        encode_in_batches(encoder, texts, batch_size, True)
+
+    before = torch.get_num_threads()
     try:
-        for n in threads:
-            torch.set_num_threads(n)
-            secs = best_time(lambda: encode_in_batches(encoder, texts, batch_size, True), repeats)
-            rows.append({"threads": n, "seconds": secs, "texts_per_s": len(texts) / secs})
+        table = compare_times({n: (lambda n=n: run(n)) for n in threads}, repeats)
     finally:
         torch.set_num_threads(before)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"threads": n, "seconds": row.best_s, "spread": row.spread,
+                          "texts_per_s": len(texts) / row.best_s, "vs_1st": row.speedup,
+                          "vs_1st_min": row.speedup_min, "vs_1st_max": row.speedup_max}
+                         for n, row in zip(threads, table.itertuples())])
 
 
 # ------------------------------------------------------------------ a process pool
@@ -119,6 +142,9 @@ _WORKER = {}
 
 def _init_worker(model_name: str) -> None:
     os.environ[THREADS_ENV] = "1"  # one thread per process: processes x threads <= cores
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar from every worker on stderr
     if model_name in _onnx_names():
         from course_utils.models.onnx_encoders import load_onnx_encoder
 
@@ -180,28 +206,39 @@ def dedupe(texts: list[str]) -> tuple[list[str], list[int]]:
 
 
 # ------------------------------------------------------------------ profiling
-def stage_times(model, texts: list[str], batch_size: int = 32) -> dict[str, float]:
+def stage_times(model, texts: list[str], batch_size: int = 32, repeats: int = 3) -> pd.DataFrame:
     """Seconds spent in tokenisation, the transformer forward pass and pooling + normalisation
-    when a SentenceTransformer encodes `texts` (longest first, like `encode`)."""
+    when a SentenceTransformer encodes `texts` (longest first, like `encode`), `repeats` times.
+
+    Returns a DataFrame indexed by stage ("tokenize", "forward", "pool+normalize") with columns
+    seconds (the best repeat of each stage), spread (see `timing.Timing`) and share (of the sum
+    of the best seconds)."""
     import torch
 
-    times = {"tokenize": 0.0, "forward": 0.0, "pool+normalize": 0.0}
+    runs = {"tokenize": [], "forward": [], "pool+normalize": []}
     modules = list(model)
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in s-t 6
-    with torch.inference_mode():
-        for batch in make_batches(texts, batch_size, sort_by_length=True):
-            t0 = time.perf_counter()
-            features = tokenize([texts[i] for i in batch])
-            t1 = time.perf_counter()
-            features = modules[0](features)
-            t2 = time.perf_counter()
-            for module in modules[1:]:
-                features = module(features)
-            t3 = time.perf_counter()
-            times["tokenize"] += t1 - t0
-            times["forward"] += t2 - t1
-            times["pool+normalize"] += t3 - t2
-    return times
+    for _ in range(repeats):
+        times = dict.fromkeys(runs, 0.0)
+        with torch.inference_mode():
+            for batch in make_batches(texts, batch_size, sort_by_length=True):
+                t0 = time.perf_counter()
+                features = tokenize([texts[i] for i in batch])
+                t1 = time.perf_counter()
+                features = modules[0](features)
+                t2 = time.perf_counter()
+                for module in modules[1:]:
+                    features = module(features)
+                t3 = time.perf_counter()
+                times["tokenize"] += t1 - t0
+                times["forward"] += t2 - t1
+                times["pool+normalize"] += t3 - t2
+        for stage, seconds in times.items():
+            runs[stage].append(seconds)
+    table = pd.DataFrame({stage: {"seconds": Timing(tuple(ts)).best, "spread": Timing(tuple(ts)).spread}
+                          for stage, ts in runs.items()}).T
+    table["share"] = table.seconds / table.seconds.sum()
+    return table
 
 
 def profile_table(fn, top: int = 12, sort: str = "tottime") -> pd.DataFrame:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from course_utils.ann.indexes import neighbour_recall  # re-exported for chapter 10
-from course_utils.search.hits import Hits, as_matrix, check_dims, check_k
+from course_utils.search.hits import Hits, as_matrix, check_dims, check_k, topk
 
 __all__ = ["Int8Codes", "to_float16", "calibrate_int8", "quantize_int8", "dequantize_int8",
            "binarize", "hamming_distances", "hamming_distances_naive", "hamming_search",
@@ -120,10 +120,11 @@ def _check_bits(bits, name: str) -> np.ndarray:
     return np.ascontiguousarray(bits)
 
 
-def _top_k(scores: np.ndarray, k: int, ids: np.ndarray | None = None) -> Hits:
-    """Best k per row of `scores` (higher is better), ties by the smaller id; pads with -1/-inf."""
+def _top_k(scores: np.ndarray, k: int, ids: np.ndarray) -> Hits:
+    """Best k per row of `scores` (higher is better) labelled by `ids`, ties by the smaller id;
+    pads with -1/-inf."""
     n, m = scores.shape
-    ids = np.broadcast_to(np.arange(m) if ids is None else ids, scores.shape)
+    ids = np.broadcast_to(ids, scores.shape)
     order = np.lexsort((ids, -scores), axis=1)[:, :k]
     top_s = np.take_along_axis(scores, order, 1).astype(np.float32)
     top_i = np.take_along_axis(ids, order, 1).astype(np.int64)
@@ -140,7 +141,7 @@ def hamming_search(query_bits, doc_bits, k: int) -> Hits:
     array([[1]])
     """
     k = check_k(k)
-    return _top_k(-hamming_distances(query_bits, doc_bits).astype(np.float32), k)
+    return topk(-hamming_distances(query_bits, doc_bits).astype(np.float32), k)
 
 
 def int8_search(queries, q: Int8Codes, k: int) -> Hits:
@@ -149,7 +150,7 @@ def int8_search(queries, q: Int8Codes, k: int) -> Hits:
     queries, k = as_matrix(queries, "queries"), check_k(k)
     check_dims(queries, q.codes.shape[1], "int8 codes")
     scores = (queries * q.scale) @ q.codes.T.astype(np.float32) + (queries @ q.offset)[:, None]
-    return _top_k(scores, k)
+    return topk(scores, k)
 
 
 def rescore_search(queries, doc_bits, rescore_vectors, k: int, candidates: int = 100) -> Hits:

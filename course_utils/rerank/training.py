@@ -8,6 +8,9 @@ ones from the top of first-stage runs (BM25, dense) after skipping the first few
 documents (with sparse judgments those are often unjudged positives), plus random ones.
 `train_cross_encoder` can evaluate on validation samples while it trains (nDCG@10 of re-ranking
 each validation query's candidates) and keeps the loss and validation curves with the model.
+With `num_labels > 1` the same function trains a *classifier* head instead (labels are class
+numbers, `CrossEntropyLoss` with optional class weights, validation = macro-F1 on held-out
+(text, text, class) triples, the best evaluated step kept): chapter 07's stance head.
 
 The trained model is saved under `<model cache>/<name>-<hash>`, the hash covering the training
 configuration and the training pairs, so the same configuration is trained once and then loaded
@@ -133,19 +136,43 @@ def _config_key(pairs, config: dict) -> str:
     return digest.hexdigest()[:12]
 
 
+def _checked_pairs(pairs, num_labels: int, class_weights) -> list[tuple]:
+    if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+        raise ValueError(f"num_labels must be a whole number >= 1, got {num_labels!r}")
+    if class_weights is not None and (num_labels == 1 or len(class_weights) != num_labels):
+        raise ValueError(f"class_weights needs one weight per class of a classifier (num_labels > 1), "
+                         f"got {class_weights!r} for num_labels={num_labels}")
+    if num_labels == 1:
+        pairs = [(str(q), str(d), float(label)) for q, d, label in pairs]
+    else:
+        pairs = [(str(q), str(d), int(label)) for q, d, label in pairs]
+        bad = sorted({label for _, _, label in pairs if not 0 <= label < num_labels})
+        if bad:
+            raise ValueError(f"class labels must lie in 0..{num_labels - 1}, got {bad}")
+    if not pairs:
+        raise ValueError("no training pairs")
+    return pairs
+
+
 def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: float = 1,
                         learning_rate: float = 1e-4, batch_size: int = 16, max_length: int = 256,
                         max_steps: int | None = None, warmup: float = 0.1,
-                        scheduler: str = "linear", validation: list[dict] | None = None,
-                        evaluations: int = 3, seed: int = 0, name: str = "minilm-ce",
-                        root: str | Path | None = None, show_progress: bool = True):
-    """Fine-tune a one-logit cross-encoder on (query, document, label) pairs; cached on disk.
+                        scheduler: str = "linear", validation: list | None = None,
+                        evaluations: int = 3, num_labels: int = 1,
+                        class_weights: list[float] | None = None, seed: int = 0,
+                        name: str = "minilm-ce", root: str | Path | None = None,
+                        show_progress: bool = True):
+    """Fine-tune a cross-encoder on (query, document, label) pairs; cached on disk.
 
     base_model: folder of the backbone (default: the bundled all-MiniLM-L6-v2).
     max_steps: stop after this many optimiser steps (a quick, weak model); None = full epochs.
     warmup: fraction of the steps with a rising learning rate; scheduler: its decay afterwards
     ("linear", "cosine", "constant_with_warmup"). validation: samples from `validation_samples`,
     scored `evaluations` times while training (nDCG@10 printed beside the training loss).
+    num_labels: 1 = a relevance score (labels 0.0/1.0, binary cross-entropy); k > 1 = a k-class
+    classifier (labels 0..k-1, cross-entropy weighted by `class_weights` if given); validation is
+    then a list of (text, text, class) triples, scored by macro-F1, and the model returned is the
+    one of the evaluated step with the best validation macro-F1 (early stopping by selection).
     Returns the CrossEncoder, with `course_model_id` = its cache folder name (which keys the
     re-ranking score cache), `trained_now` = whether this call trained it, and
     `training_info` = its configuration, seconds, and the loss and validation curves.
@@ -158,9 +185,9 @@ def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: 
     from course_utils.models.loading import model_path, set_offline
 
     set_offline()
-    pairs = [(str(q), str(d), float(label)) for q, d, label in pairs]
-    if not pairs:
-        raise ValueError("no training pairs")
+    pairs = _checked_pairs(pairs, num_labels, class_weights)
+    if validation and num_labels > 1:
+        validation = [list(t) for t in _checked_pairs(validation, num_labels, None)]
     base = Path(base_model) if base_model else model_path()
     config = dict(base=base.name, epochs=epochs, lr=learning_rate, batch_size=batch_size,
                   max_length=max_length, max_steps=max_steps, warmup=warmup, seed=seed)
@@ -168,6 +195,8 @@ def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: 
         config.update(scheduler=scheduler, evaluations=evaluations if validation else 0,
                       validation=hashlib.sha256(json.dumps(validation, sort_keys=True).encode()
                                                 ).hexdigest()[:12] if validation else None)
+    if num_labels != 1:
+        config.update(num_labels=num_labels, class_weights=class_weights)
     folder = Path(root or model_cache_dir()) / f"{name}-{_config_key(pairs, config)}"
     if (folder / "config.json").exists():
         return load_cross_encoder(folder, trained_now=False)
@@ -184,37 +213,65 @@ def train_cross_encoder(pairs, base_model: str | Path | None = None, *, epochs: 
     return load_cross_encoder(folder, trained_now=True)
 
 
+def _validation_metric(key: str) -> bool:
+    """Whether a logged key is the validation metric: nDCG@10 (scores) or macro-F1 (classes)."""
+    return (key.endswith("ndcg@10") and "base_" not in key) or key.endswith("f1_macro")
+
+
 def _log_printer(show: bool):
     from transformers import TrainerCallback
 
     class _Print(TrainerCallback):
-        """Print the training loss and the validation nDCG@10 as the trainer logs them."""
+        """Print the training loss and the validation metric as the trainer logs them."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not show or not logs:
                 return
-            ndcg = [v for k, v in logs.items() if k.endswith("ndcg@10") and "base_" not in k]
+            val = [(k, v) for k, v in logs.items() if _validation_metric(k)]
             if "loss" in logs:
                 print(f"step {state.global_step:4d}/{state.max_steps}: training loss {logs['loss']:.4f}")
-            if ndcg:
-                print(f"step {state.global_step:4d}/{state.max_steps}: validation nDCG@10 {ndcg[0]:.4f}")
+            if val:
+                name = "nDCG@10" if val[0][0].endswith("ndcg@10") else "macro-F1"
+                print(f"step {state.global_step:4d}/{state.max_steps}: validation {name} {val[0][1]:.4f}")
     return _Print()
+
+
+def _best_keeper(model):
+    """A callback keeping (in memory) the weights of the evaluation with the best macro-F1."""
+    import copy
+
+    from transformers import TrainerCallback
+
+    class _Best(TrainerCallback):
+        best, step, state_dict = -1.0, None, None
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            score = next((v for k, v in (metrics or {}).items() if k.endswith("f1_macro")), None)
+            if score is not None and score > self.best:
+                self.best, self.step = score, state.global_step
+                self.state_dict = copy.deepcopy(model.state_dict())
+    return _Best()
 
 
 def _fit(pairs, base: Path, config: dict, validation, show_progress: bool):
     import datasets
+    import torch
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder.evaluation import (
+        CrossEncoderClassificationEvaluator,
+        CrossEncoderRerankingEvaluator,
+    )
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
     from transformers import PrinterCallback, set_seed
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
     set_seed(config["seed"])          # the new head's initial weights, then the data order
+    n_labels = config.get("num_labels", 1)
     quiet = logging.getLogger("sentence_transformers")
     level, quiet.level = quiet.level, logging.ERROR   # "converting ... to CrossEncoder" is expected
     try:
-        model = CrossEncoder(str(base), num_labels=1, max_length=config["max_length"], device="cpu")
+        model = CrossEncoder(str(base), num_labels=n_labels, max_length=config["max_length"], device="cpu")
     finally:
         quiet.setLevel(level)
     train = datasets.Dataset.from_dict({"query": [p[0] for p in pairs],
@@ -222,9 +279,18 @@ def _fit(pairs, base: Path, config: dict, validation, show_progress: bool):
                                         "label": [p[2] for p in pairs]})
     steps = config["max_steps"] or int(np.ceil(len(pairs) / config["batch_size"] * config["epochs"]))
     every = max(1, steps // max(1, config.get("evaluations", 0))) if validation else None
-    evaluator = (CrossEncoderRerankingEvaluator(validation, at_k=10, always_rerank_positives=False,
-                                                name="val", batch_size=32, write_csv=False)
-                 if validation else None)
+    if n_labels == 1:
+        loss = BinaryCrossEntropyLoss(model)
+        evaluator = (CrossEncoderRerankingEvaluator(validation, at_k=10, always_rerank_positives=False,
+                                                    name="val", batch_size=32, write_csv=False)
+                     if validation else None)
+    else:
+        weights = config.get("class_weights")
+        loss = CrossEntropyLoss(model, weight=torch.tensor(weights, dtype=torch.float32) if weights else None)
+        evaluator = (CrossEncoderClassificationEvaluator([t[:2] for t in validation], [t[2] for t in validation],
+                                                         name="val", batch_size=32, write_csv=False)
+                     if validation else None)
+    keeper = _best_keeper(model) if validation and n_labels > 1 else None
     with tempfile.TemporaryDirectory() as out:
         args = CrossEncoderTrainingArguments(
             output_dir=out, num_train_epochs=config["epochs"],
@@ -235,24 +301,28 @@ def _fit(pairs, base: Path, config: dict, validation, show_progress: bool):
             logging_steps=max(1, min(50, steps // 10)),
             eval_strategy="steps" if validation else "no", eval_steps=every,
             disable_tqdm=True, dataloader_num_workers=0)
-        trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train,
-                                      loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
-                                      callbacks=[_log_printer(show_progress)])
+        trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train, loss=loss,
+                                      evaluator=evaluator,
+                                      callbacks=[_log_printer(show_progress)] + ([keeper] if keeper else []))
         trainer.remove_callback(PrinterCallback)    # its raw dicts: ours prints them readably
         trainer.train()
         history = trainer.state.log_history
-    loss = [[h["step"], h["loss"]] for h in history if "loss" in h]
-    val = [[h["step"], v] for h in history for k, v in h.items()
-           if k.endswith("ndcg@10") and "base_" not in k]
+    losses = [[h["step"], h["loss"]] for h in history if "loss" in h]
+    val = [[h["step"], v] for h in history for k, v in h.items() if _validation_metric(k)]
     base_val = [v for h in history for k, v in h.items() if k.endswith("base_ndcg@10")]
-    return model, {"steps": steps, "loss_log": loss, "val_log": val,
-                   "val_first_stage": base_val[0] if base_val else None}
+    log = {"steps": steps, "loss_log": losses, "val_log": val,
+           "val_first_stage": base_val[0] if base_val else None}
+    if keeper and keeper.state_dict is not None:
+        model.load_state_dict(keeper.state_dict)
+        log["best_step"] = keeper.step
+    return model, log
 
 
 def training_log(model) -> dict:
     """The curves kept with a model from `train_cross_encoder` (also when loaded from cache):
-    {"loss": [(step, training loss)], "validation": [(step, nDCG@10)], "first_stage": nDCG@10
-    of the validation candidates in their first-stage order, "seconds": training time}.
+    {"loss": [(step, training loss)], "validation": [(step, nDCG@10 or, for a classifier,
+    macro-F1)], "first_stage": nDCG@10 of the validation candidates in their first-stage order,
+    "seconds": training time, "best_step": the step of the classifier's kept weights}.
 
     >>> class M: training_info = {"loss_log": [[10, 0.5]], "val_log": [], "seconds": 3.0}
     >>> training_log(M())["loss"]
@@ -261,7 +331,8 @@ def training_log(model) -> dict:
     info = getattr(model, "training_info", {}) or {}
     return {"loss": [tuple(x) for x in info.get("loss_log", [])],
             "validation": [tuple(x) for x in info.get("val_log", [])],
-            "first_stage": info.get("val_first_stage"), "seconds": info.get("seconds")}
+            "first_stage": info.get("val_first_stage"), "seconds": info.get("seconds"),
+            "best_step": info.get("best_step")}
 
 
 def load_cross_encoder(folder: str | Path, trained_now: bool = False):

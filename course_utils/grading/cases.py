@@ -8,7 +8,8 @@ exercises; `get(exercise_id)` finds one. Exercise ids are "NN.name", NN the chap
 Public and held-back cases: with `public=N`, `check` in the notebook runs an exercise's first N
 cases (the learner practises on them, with hints) and the grade counts only the others, the
 held-back cases, which the grader runs outside the learner's process and `check` never names.
-`public=None` (the default, as before the split) makes every case both public and graded.
+`public=None` (the default) makes every case both public and graded; every chapter's exercises
+use `held_back(exercise, *cases)`, which adds held-back cases after the public ones.
 Partial credit: `points` x the share of graded cases passed.
 Items the instructor grades by hand -- a rubric-graded project (`kind="rubric"`) or a written
 "explain" question (`kind="written"`) -- have no cases; their `rubric` lists (criterion, points)
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["KINDS", "Fail", "Case", "Exercise", "call", "as_array", "expect_array", "expect_number",
-           "registry", "get", "chapter_exercises"]
+__all__ = ["KINDS", "Fail", "Case", "Exercise", "held_back", "call", "as_array", "expect_array",
+           "expect_number", "registry", "get", "chapter_exercises"]
 
 
 class Fail(Exception):
@@ -85,6 +86,21 @@ class Exercise:
     def hidden_cases(self) -> tuple:
         """The cases the grade counts: the held-back ones (all cases when `public` is None)."""
         return self.cases if self.public is None else self.cases[self.public:]
+
+
+def held_back(exercise: Exercise, *hidden: Case) -> Exercise:
+    """`exercise` with its cases made public and `hidden` added as its held-back (graded) cases.
+
+    Held-back cases repeat the public situations with other inputs, so a function that only
+    reproduces the public answers loses their points.
+
+    >>> ex = held_back(Exercise("99.x", "x", "f", ("", ""), (Case("a", print),)), Case("b", print))
+    >>> [c.name for c in ex.public_cases], [c.name for c in ex.hidden_cases]
+    (['a'], ['b'])
+    """
+    if not hidden:
+        raise ValueError(f"{exercise.id}: give at least one held-back case")
+    return replace(exercise, cases=exercise.cases + hidden, public=len(exercise.cases))
 
 
 def _same(a, b) -> bool:

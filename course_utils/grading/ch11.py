@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
 
 __all__ = ["EXERCISES", "CLIP_LOSS", "ZERO_SHOT", "MRR"]
 
@@ -109,13 +109,14 @@ _asym_img = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])      # rows and colum
 _asym_txt = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
 CLIP_LOSS = Exercise(
     "11.clip_loss", "CLIP's symmetric InfoNCE loss in numpy", "clip_loss",
-    ("Normalise the rows of both inputs; logits = logit_scale * image_emb @ text_emb.T, shape (B, B), the "
-     "right pair of image i is caption i (the diagonal). Read the matrix twice: each ROW is a softmax "
-     "classification (which caption is mine?), each COLUMN another (which image is mine?). The loss is the "
-     "mean of the two mean cross-entropies.",
-     "With `s = logit_scale * unit(image_emb) @ unit(text_emb).T` and a stable `lse(x, axis)` (subtract "
-     "`x.max(axis, keepdims=True)` before exp): `rows = lse(s, 1) - np.diag(s)`, `cols = lse(s, 0) - "
-     "np.diag(s)`; return `float((rows.mean() + cols.mean()) / 2)`."),
+    ("Normalise the rows of both inputs; logits = logit_scale * image_emb @ text_emb.T, shape (B, B), "
+     "the right pair of image i is caption i (the diagonal). Read the matrix twice: each ROW is a "
+     "softmax classification (which caption is mine?), each COLUMN another (which image is mine?). The "
+     "loss is the mean of the two mean cross-entropies.",
+     "Normalise both inputs' rows, scale their matrix product, and compute a stable log-sum-exp "
+     "(subtract the maximum before `np.exp`) once along the rows (axis 1) and once along the columns "
+     "(axis 0); the right logits are `np.diag` of the matrix. Average each direction's cross-entropies, "
+     "then average the two."),
     (Case("a batch of 2 unit vectors in 2 dimensions", _clip_case(np.eye(2), np.eye(2), 1.0)),
      Case("a batch of 3 where an image's row and a caption's column differ", _clip_case(_asym_img, _asym_txt, 5.0)),
      Case("rows that are not of unit length", _clip_case(*_pairs(1, 4, 8), 10.0)),
@@ -180,10 +181,11 @@ ZERO_SHOT = Exercise(
     "11.zero_shot", "zero-shot classification from a similarity matrix", "zero_shot_classify",
     ("`similarity[i, j]` is the cosine of image i and prompt j; prompt j belongs to class "
      "`prompt_labels[j]`. A class's score for an image is the MEAN of its prompts' similarities (prompt "
-     "ensembling); each image takes the class with the highest score. Return the class LABELS, one per image.",
-     "`classes = np.unique(prompt_labels)` (sorted); `scores = np.stack([sim[:, labels == c].mean(axis=1) for c "
-     "in classes], axis=1)` is (n_images, n_classes); return `classes[scores.argmax(axis=1)]` (argmax keeps "
-     "the first, i.e. smallest, class on a tie)."),
+     "ensembling); each image takes the class with the highest score. Return the class LABELS, one per "
+     "image.",
+     "`np.unique` gives the sorted classes. For each class, a boolean mask over the prompts selects its "
+     "columns; their mean per image (axis 1) is the class score. `np.stack` the class scores side by "
+     "side and index the classes with the `argmax` per row (it keeps the first class on a tie)."),
     (Case("one prompt per class, classes 0-2", _zero_shot_case(_sims(1, 5, [0, 1, 2]), np.array([0, 1, 2]))),
      Case("two prompts per class", _zero_shot_case(_sims(2, 8, _lab3), np.array(_lab3))),
      Case("classes with different numbers of prompts", _zero_shot_case(_uneven_sims, np.array(_uneven))),
@@ -248,11 +250,13 @@ def _parallel(seed, n, d, noise, dtype=np.float64):
 
 MRR = Exercise(
     "11.mrr", "cross-lingual MRR from two sets of vectors", "cross_lingual_mrr",
-    ("Row i of `query_vecs` and row i of `doc_vecs` are the same sentence in two languages. Score every query "
-     "against every document by cosine; the rank of query i's translation is 1 + the number of documents "
-     "that score strictly higher than document i; return the mean of 1 / rank over the queries.",
-     "`s = unit(query_vecs) @ unit(doc_vecs).T` (n, n); `right = np.diag(s)[:, None]`; "
-     "`ranks = 1 + (s > right).sum(axis=1)`; return `float(np.mean(1 / ranks))`."),
+    ("Row i of `query_vecs` and row i of `doc_vecs` are the same sentence in two languages. Score every "
+     "query against every document by cosine; the rank of query i's translation is 1 + the number of "
+     "documents that score strictly higher than document i; return the mean of 1 / rank over the "
+     "queries.",
+     "Normalise both matrices' rows; one matrix product scores every query against every document. "
+     "Compare each row with its own diagonal entry (`np.diag`, given a trailing axis so it broadcasts) "
+     "and count the strictly larger scores per row; add 1 for the rank, and average the reciprocals."),
     (Case("2 queries in 2 dimensions, small enough to check by hand",
           _mrr_case(np.array([[1.0, 0.0], [1.0, 0.1]]), np.array([[0.0, 1.0], [1.0, 0.0]]))),
      Case("rows that are not of unit length", _mrr_case(*_parallel(1, 6, 4, 1.0))),
@@ -265,5 +269,28 @@ MRR = Exercise(
           _mrr_case(*_parallel(5, 192, 384, 1.2, dtype=np.float32)))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+CLIP_LOSS = held_back(
+    CLIP_LOSS,
+    Case("rows that are not of unit length, batch of 5", _clip_case(*_pairs(60, 5, 6), 7.0)),
+    Case("a batch of 1", _clip_case(*_pairs(61, 1, 3), 3.0)),
+    Case("a batch of 32 x 48, float32", _clip_case(*_pairs(62, 32, 48, dtype=np.float32), 14.3)),
+    Case("float32 unit vectors and logit scale 90", _clip_case(*_pairs(63, 6, 10, noise=0.1, dtype=np.float32, unit=True),
+                                                               90.0)))
+_lab4 = [1, 1, 1, 0, 0, 2]
+ZERO_SHOT = held_back(
+    ZERO_SHOT,
+    Case("three prompts for one class, two and one for the others", _zero_shot_case(_sims(60, 7, _lab4), np.array(_lab4))),
+    Case("labels 4 and 9", _zero_shot_case(_sims(61, 5, [9, 4, 4, 9]), np.array([9, 4, 4, 9]))),
+    Case("string labels, prompts in no order", _zero_shot_case(_sims(62, 6, list("yxzzxy")), np.array(list("yxzzxy")))),
+    Case("300 images, 10 digits x 5 templates", _zero_shot_case(_sims(63, 300, np.tile(np.arange(10), 5), 0.1),
+                                                                 np.tile(np.arange(10), 5))))
+MRR = held_back(
+    MRR,
+    Case("rows that are not of unit length", _mrr_case(*_parallel(60, 7, 5, 1.0))),
+    Case("a hard case: 40 sentences, much noise", _mrr_case(*_parallel(61, 40, 6, 1.6))),
+    Case("Python lists as input", _mrr_case(*(x.tolist() for x in _parallel(62, 5, 4, 0.9)))),
+    Case("100 sentences, 384 dimensions, float32", _mrr_case(*_parallel(63, 100, 384, 3.0, dtype=np.float32))))
 
 EXERCISES = (CLIP_LOSS, ZERO_SHOT, MRR)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, call
+from .cases import Case, Exercise, Fail, call, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -110,9 +110,10 @@ MERGE = Exercise(
     ("Put the shards' lists side by side (np.concatenate along axis 1), give the padding id -1 a score "
      "of -inf, then sort each row by score, best first, with ties going to the smaller id, and keep the "
      "first k columns (pad with -inf / -1 if there are fewer than k candidates).",
-     "`S = np.concatenate(shard_scores, 1)`; `I = np.concatenate(shard_ids, 1)`; `S = np.where(I < 0, "
-     "-np.inf, S)`; `order = np.lexsort((I, -S), axis=1)[:, :k]`; `S, I = np.take_along_axis(S, order, 1), "
-     "np.take_along_axis(I, order, 1)`; then pad to k columns and set ids to -1 where S is -inf."),
+     "`np.concatenate` along axis 1 puts the shards side by side; `np.where` sets the padding's scores "
+     "to -inf. `np.lexsort` sorts by several keys at once (the LAST key is the primary one): negated "
+     "scores first, then ids for ties. Reorder both arrays with `np.take_along_axis`, then pad to k "
+     "columns."),
     (Case("two shards, one query, easy to check by hand", _merge_case(*_a, 3)),
      Case("two shards of 50 documents, 6 queries, k = 5", _merge_case(*_shard_lists(1, 6, 100, 2, 5), 5)),
      Case("five shards, 20 queries, k = 10", _merge_case(*_shard_lists(2, 20, 400, 5, 10), 10)),
@@ -173,10 +174,11 @@ def _many_shards(seed):
 RESUME = Exercise(
     "12.resume", "resuming an interrupted embedding job", "resume_plan",
     ("A shard that reads fine holds finished documents; a shard that cannot be read (None) was cut off "
-     "by a crash and must be deleted, so its documents count as not done. `todo` = the ids of `all_ids`, "
-     "in their order, that are in no readable shard.",
-     "`done = {i for ids in shards.values() if ids is not None for i in ids}`; `todo = [i for i in all_ids "
-     "if i not in done]`; `delete = sorted(name for name, ids in shards.items() if ids is None)`."),
+     "by a crash and must be deleted, so its documents count as not done. `todo` = the ids of "
+     "`all_ids`, in their order, that are in no readable shard.",
+     "A set comprehension over the readable shards' ids gives what is done; a list comprehension over "
+     "all_ids keeps their order for `todo`; the unreadable shards' names, `sorted`, are the ones to "
+     "delete."),
     (Case("nothing written yet", _resume_case(["a", "b", "c"], {})),
      Case("everything written", _resume_case(["a", "b"], {"s0": ["b"], "s1": ["a"]})),
      Case("one shard cut off by a crash", _resume_case(["a", "b", "c", "d"], {"s0": ["a", "b"], "s1": None})),
@@ -220,9 +222,10 @@ def _nodes_case(n_docs, docs_per_second, hours, actors_per_node):
 NODES = Exercise(
     "12.nodes", "nodes for a deadline", "nodes_needed",
     ("One actor embeds docs_per_second documents per second, so it does docs_per_second * hours * 3600 "
-     "before the deadline. Count the actors needed (round up), then the nodes that hold them (round up).",
-     "`actors = math.ceil(n_docs / (docs_per_second * hours * 3600))`; "
-     "`return math.ceil(actors / actors_per_node)`."),
+     "before the deadline. Count the actors needed (round up), then the nodes that hold them (round "
+     "up).",
+     "Two roundings up with `math.ceil`: the actors (documents over what one actor embeds before the "
+     "deadline, with hours in seconds), then the nodes (actors over actors per node)."),
     (Case("3,600 documents, 1 per second, 1 hour, 1 actor per node", _nodes_case(3600, 1.0, 1.0, 1)),
      Case("10 million documents at 50 per second in a day, 16 actors per node", _nodes_case(10_000_000, 50.0, 24.0, 16)),
      Case("1 billion documents at 50 per second in a day, 16 actors per node", _nodes_case(1_000_000_000, 50.0, 24.0, 16)),
@@ -230,5 +233,28 @@ NODES = Exercise(
      Case("a tiny job: still one node", _nodes_case(10, 100.0, 1.0, 8))),
     points=1,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+MERGE = held_back(
+    MERGE,
+    Case("three shards, 5 queries, k = 4", _merge_case(*_shard_lists(60, 5, 90, 3, 4), 4)),
+    Case("four shards, 15 queries, k = 8", _merge_case(*_shard_lists(61, 15, 320, 4, 8), 8)),
+    Case("a shard with fewer than k documents", _merge_case(*_shard_lists(62, 3, 10, 2, 7), 7)),
+    Case("fewer documents in all shards together than k", _merge_case(*_shard_lists(63, 2, 4, 2, 6), 6)),
+    Case("many tied scores across shards", _merge_case(*_shard_lists(64, 6, 40, 4, 5, d=3, ties=True), 5)))
+RESUME = held_back(
+    RESUME,
+    Case("nothing written yet", _resume_case(["x", "y"], {})),
+    Case("two shards cut off, one fine", _resume_case(["p", "q", "r", "s", "t"],
+                                                      {"a": None, "b": ["s", "q"], "c": None})),
+    Case("ids in another order than the shards hold them", _resume_case(["e", "d", "c", "b", "a"],
+                                                                      {"s1": ["a", "c"], "s0": ["e"]})),
+    Case("300 documents, 11 shards, two cut off", _resume_case(*_many_shards(60))))
+NODES = held_back(
+    NODES,
+    Case("7,200 documents, 1 per second, 1 hour, 1 actor per node", _nodes_case(7200, 1.0, 1.0, 1)),
+    Case("50 million documents at 40 per second in 12 hours, 8 actors per node", _nodes_case(50_000_000, 40.0, 12.0, 8)),
+    Case("a rate that does not divide evenly", _nodes_case(2_345_678, 9.7, 3.5, 5)),
+    Case("a tiny job", _nodes_case(3, 10.0, 0.5, 4)))
 
 EXERCISES = (MERGE, RESUME, NODES)

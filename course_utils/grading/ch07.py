@@ -599,8 +599,9 @@ TOKEN_CHUNKS = Exercise(
      "characters. Encode the chunks' texts and the question, and return the k most similar chunks.",
      "Calling `model.tokenizer` on a text with `add_special_tokens=False` and "
      "`return_offsets_mapping=True` gives each token's (start, end) character span in its "
-     "'offset_mapping'. A window of tokens s to e becomes the span from token s's start to token e - "
-     "1's end. `model.encode` with `normalize_embeddings=True` makes a dot product the cosine."),
+     "'offset_mapping' (`verbose=False` silences the warning about texts longer than the model reads). "
+     "A window of tokens s to e becomes the span from token s's start to token e - 1's end. "
+     "`model.encode` with `normalize_embeddings=True` makes a dot product the cosine."),
     (Case("3 SciFact abstracts, windows of 64 tokens overlapping by 16, k = 4",
           _token_case(("13734012", "4983", "5836"), _QUESTIONS[0], 64, 16, 4)),
      Case("1 abstract, windows of 40 tokens overlapping by 10, k = 3",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 __all__ = ["KINDS", "Fail", "Case", "Exercise", "held_back", "call", "as_array", "expect_array",
-           "expect_number", "registry", "get", "chapter_exercises"]
+           "expect_number", "expect_hits", "registry", "get", "chapter_exercises"]
 
 
 class Fail(Exception):
@@ -169,6 +169,21 @@ def expect_number(out, expected: float, what: str = "the result", atol: float = 
         raise Fail(f"{what} is {value} (a division by zero?)")
     if abs(value - expected) > atol:
         raise Fail(f"{what} is off by {abs(value - expected):.3g}")
+
+
+def expect_hits(out, n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`out` as (scores float64, ids) of shape (n_queries, k), as `index.search` returns them; Fail otherwise.
+
+    >>> [a.shape for a in expect_hits((np.zeros((2, 3)), np.zeros((2, 3), int)), 2, 3)]
+    [(2, 3), (2, 3)]
+    """
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise Fail("return a pair `scores, ids`, each of shape (n_queries, k), as index.search does")
+    scores, ids = np.asarray(out[0], np.float64), np.asarray(out[1])
+    if ids.shape != (n_queries, k) or scores.shape != (n_queries, k):
+        raise Fail(f"scores and ids should have shape (n_queries, k) = {(n_queries, k)}, got "
+                   f"{scores.shape} and {ids.shape}")
+    return scores, ids
 
 
 def registry() -> dict[str, Exercise]:

@@ -7,11 +7,10 @@ never the expected values.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call, held_back
+from .vectors import scifact_vectors
 
 ATOL = 1e-5  # float32 dot products of unit vectors agree with float64 to ~1e-6
 
@@ -434,14 +433,9 @@ POST_FILTER = Exercise(
 _SCIFACT_ROWS = 1500   # SciFact abstracts (precomputed all-MiniLM-L6-v2 vectors) used as the corpus
 
 
-@functools.lru_cache(maxsize=1)
 def _scifact_vectors() -> np.ndarray:
-    """The first rows of the precomputed SciFact vectors (float32, unit length), loaded once."""
-    from course_utils.data import load_precomputed
-
-    vectors = load_precomputed("scifact")[1][:_SCIFACT_ROWS + 40].copy()
-    vectors.flags.writeable = False
-    return vectors
+    """The first _SCIFACT_ROWS + 40 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(_SCIFACT_ROWS + 40)
 
 
 def _filtered_reference(docs, queries, allowed, k):

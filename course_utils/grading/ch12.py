@@ -2,7 +2,8 @@
 
 Exercises: the scatter-gather merge of per-shard top-k lists (`merge_topk`), the plan of a
 resumed embedding job from the shards already written (`resume_plan`: which documents are still
-to do, which shard files to delete), and the nodes a deadline needs (`nodes_needed`). Reference
+to do, which shard files to delete), the nodes a deadline needs (`nodes_needed`), and FAISS's own
+scatter-gather (`sharded_search` with `faiss.IndexShards`, checked against exact search). Reference
 answers are computed here at check time from seeded inputs; a wrong answer that matches a known
 mistake (shards concatenated without a sort, worst first, FAISS's -1 padding kept, ties broken
 by position, a cut-off shard trusted, documents done twice, floor instead of ceiling, hours not
@@ -14,7 +15,8 @@ import math
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, call, held_back
+from .cases import Case, Exercise, Fail, call, expect_hits, held_back
+from .vectors import scifact_vectors
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -234,6 +236,59 @@ NODES = Exercise(
     points=1,
 )
 
+# --- 12.faiss_shards: faiss.IndexShards over per-shard IndexFlatIP = exact search ---------------------
+def _scifact_vectors() -> np.ndarray:
+    """The first 2040 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(2040)
+
+
+def _shards_case(n_docs, n_queries, n_shards, k, offset=0):
+    def run(fn):
+        vectors = _scifact_vectors()
+        docs, queries = vectors[offset:offset + n_docs], vectors[2000:2000 + n_queries]
+        out = call(fn, docs, queries, n_shards, k, names=("doc_vectors", "query_vectors", "n_shards", "k"))
+        scores, ids = expect_hits(out, n_queries, k)
+        full = queries.astype(np.float64) @ docs.astype(np.float64).T
+        exact = np.argsort(-full, axis=1, kind="stable")[:, :k]
+        if np.array_equal(ids, exact):
+            if not np.allclose(scores, np.take_along_axis(full, exact, 1), atol=1e-4):
+                raise Fail("the ids are right but the scores are not the inner products (IndexFlatIP per shard)")
+            return
+        starts = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n_docs), n_shards)])
+        local = exact - starts[np.searchsorted(starts, exact, side="right") - 1]
+        if n_shards > 1 and np.array_equal(ids, local):
+            raise Fail("the ids are positions inside a shard, not rows of doc_vectors: build the IndexShards "
+                       "with successive_ids=True (each shard's ids then continue where the previous ended)")
+        if n_shards > 1 and (ids < starts[1]).all():
+            raise Fail("every result comes from the first shard: add every shard to the IndexShards")
+        raise Fail(f"{int((ids != exact).sum())} of {ids.size} ids differ from the exact top-k over all "
+                   "documents: every shard searched, each result's id its row in doc_vectors, best first")
+    return run
+
+
+FAISS_SHARDS = Exercise(
+    "12.faiss_shards", "scatter-gather with faiss.IndexShards (= exact search)", "sharded_search",
+    ("Split the document vectors into n_shards contiguous parts; give each part its own exact index "
+     "(`faiss.IndexFlatIP`) and put them into one `faiss.IndexShards`, which sends a search to every "
+     "shard and merges their top-k lists -- the scatter-gather of the chapter, in one process. The "
+     "result must equal exact search over all documents.",
+     "`faiss.IndexShards(d, threaded, successive_ids)`: with successive_ids the ids of shard 2 "
+     "continue after those of shard 1, so they are rows of doc_vectors. `add_shard` takes each "
+     "filled sub-index; keep the sub-indexes referenced in a Python list while you search (the "
+     "IndexShards does not own them). `np.array_split` cuts the rows into parts."),
+    (Case("1,000 SciFact abstracts in 4 shards, 10 other abstracts as queries, k = 5", _shards_case(1000, 10, 4, 5)),
+     Case("2 shards of unequal size, k = 10", _shards_case(999, 8, 2, 10)),
+     Case("one shard (the plain exact search)", _shards_case(500, 6, 1, 3)),
+     Case("7 shards, k = 1", _shards_case(1400, 12, 7, 1)),
+     Case("k larger than a shard: 5 shards of 20 documents, k = 30", _shards_case(100, 5, 5, 30))),
+    points=2,
+)
+FAISS_SHARDS = held_back(
+    FAISS_SHARDS,
+    Case("1,200 other abstracts in 3 shards, k = 6", _shards_case(1200, 9, 3, 6, offset=500)),
+    Case("6 shards of 25 documents, k = 40", _shards_case(150, 4, 6, 40, offset=1000)))
+
+
 # --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
 MERGE = held_back(
     MERGE,
@@ -257,4 +312,4 @@ NODES = held_back(
     Case("a rate that does not divide evenly", _nodes_case(2_345_678, 9.7, 3.5, 5)),
     Case("a tiny job", _nodes_case(3, 10.0, 0.5, 4)))
 
-EXERCISES = (MERGE, RESUME, NODES)
+EXERCISES = (MERGE, RESUME, NODES, FAISS_SHARDS)

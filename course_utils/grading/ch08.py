@@ -9,7 +9,9 @@ scale, positives among the negatives, > instead of >=...) the message names it, 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import math
 import re
 
@@ -473,9 +475,10 @@ def _mine_reference(anchors, positives, corpus, num_negatives, range_min):
     from sentence_transformers.util import mine_hard_negatives
 
     datasets.disable_progress_bars()
-    found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
-                                _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
-                                sampling_strategy="top", output_format="triplet", verbose=False)
+    with contextlib.redirect_stderr(io.StringIO()):   # its scoring loop draws a bar even with verbose=False
+        found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
+                                    _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
+                                    sampling_strategy="top", output_format="triplet", verbose=False)
     return [(r["anchor"], r["positive"], r["negative"]) for r in found]
 
 

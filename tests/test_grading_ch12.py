@@ -102,3 +102,34 @@ def test_the_solutions_are_the_ones_the_notebook_uses():
     assert ids.tolist() == [[3, 7, 8]]
     assert _reference("12.resume")(["a", "b", "c"], {"s0": ["b"], "s1": None}) == (["a", "c"], ["s1"])
     assert _reference("12.nodes")(7200, 1.0, 1.0, 1) == 2
+
+
+# ------------------------------------------------------------------- 12.faiss_shards: FAISS's own scatter-gather
+def _index_shards(successive_ids=True, first_only=False):
+    def fn(doc_vectors, query_vectors, n_shards, k):
+        import faiss
+
+        docs = np.ascontiguousarray(doc_vectors, dtype=np.float32)
+        sharded, parts = faiss.IndexShards(docs.shape[1], False, successive_ids), []
+        for rows in np.array_split(docs, n_shards)[:1 if first_only else None]:
+            part = faiss.IndexFlatIP(docs.shape[1])
+            part.add(rows)
+            sharded.add_shard(part)
+            parts.append(part)
+        return sharded.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+    return fn
+
+
+@pytest.mark.parametrize("fn, words", [(_index_shards(successive_ids=False), "successive_ids=True"),
+                                       (_index_shards(first_only=True), "add every shard")],
+                         ids=["local-ids", "first-shard-only"])
+def test_faiss_shards_mistakes_are_named(fn, words, capsys):
+    result = check("12.faiss_shards", fn)
+    assert result.status == "failed" and words in result.message, result.message
+
+
+def test_faiss_shards_solution_equals_exact_search():
+    rng = np.random.default_rng(3)
+    docs, queries = rng.normal(size=(50, 6)).astype(np.float32), rng.normal(size=(4, 6)).astype(np.float32)
+    scores, ids = _reference("12.faiss_shards")(docs, queries, 3, 7)
+    assert np.array_equal(ids, np.argsort(-(queries @ docs.T), axis=1, kind="stable")[:, :7])

@@ -8,7 +8,8 @@ exercises; `get(exercise_id)` finds one. Exercise ids are "NN.name", NN the chap
 Public and held-back cases: with `public=N`, `check` in the notebook runs an exercise's first N
 cases (the learner practises on them, with hints) and the grade counts only the others, the
 held-back cases, which the grader runs outside the learner's process and `check` never names.
-`public=None` (the default, as before the split) makes every case both public and graded.
+`public=None` (the default) makes every case both public and graded; every chapter's exercises
+use `held_back(exercise, *cases)`, which adds held-back cases after the public ones.
 Partial credit: `points` x the share of graded cases passed.
 Items the instructor grades by hand -- a rubric-graded project (`kind="rubric"`) or a written
 "explain" question (`kind="written"`) -- have no cases; their `rubric` lists (criterion, points)
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["KINDS", "Fail", "Case", "Exercise", "call", "as_array", "expect_array", "expect_number",
-           "registry", "get", "chapter_exercises"]
+__all__ = ["KINDS", "Fail", "Case", "Exercise", "held_back", "call", "as_array", "expect_array",
+           "expect_number", "expect_hits", "registry", "get", "chapter_exercises"]
 
 
 class Fail(Exception):
@@ -85,6 +86,21 @@ class Exercise:
     def hidden_cases(self) -> tuple:
         """The cases the grade counts: the held-back ones (all cases when `public` is None)."""
         return self.cases if self.public is None else self.cases[self.public:]
+
+
+def held_back(exercise: Exercise, *hidden: Case) -> Exercise:
+    """`exercise` with its cases made public and `hidden` added as its held-back (graded) cases.
+
+    Held-back cases repeat the public situations with other inputs, so a function that only
+    reproduces the public answers loses their points.
+
+    >>> ex = held_back(Exercise("99.x", "x", "f", ("", ""), (Case("a", print),)), Case("b", print))
+    >>> [c.name for c in ex.public_cases], [c.name for c in ex.hidden_cases]
+    (['a'], ['b'])
+    """
+    if not hidden:
+        raise ValueError(f"{exercise.id}: give at least one held-back case")
+    return replace(exercise, cases=exercise.cases + hidden, public=len(exercise.cases))
 
 
 def _same(a, b) -> bool:
@@ -153,6 +169,21 @@ def expect_number(out, expected: float, what: str = "the result", atol: float = 
         raise Fail(f"{what} is {value} (a division by zero?)")
     if abs(value - expected) > atol:
         raise Fail(f"{what} is off by {abs(value - expected):.3g}")
+
+
+def expect_hits(out, n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`out` as (scores float64, ids) of shape (n_queries, k), as `index.search` returns them; Fail otherwise.
+
+    >>> [a.shape for a in expect_hits((np.zeros((2, 3)), np.zeros((2, 3), int)), 2, 3)]
+    [(2, 3), (2, 3)]
+    """
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise Fail("return a pair `scores, ids`, each of shape (n_queries, k), as index.search does")
+    scores, ids = np.asarray(out[0], np.float64), np.asarray(out[1])
+    if ids.shape != (n_queries, k) or scores.shape != (n_queries, k):
+        raise Fail(f"scores and ids should have shape (n_queries, k) = {(n_queries, k)}, got "
+                   f"{scores.shape} and {ids.shape}")
+    return scores, ids
 
 
 def registry() -> dict[str, Exercise]:

@@ -11,7 +11,7 @@ import hashlib
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from .cases import Case, Exercise, Fail, call, expect_array, expect_number
+from .cases import Case, Exercise, Fail, call, expect_array, expect_number, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -33,11 +33,12 @@ _scaled = _rng(3).normal(size=(4, 6)) * np.array([[10.0], [0.1], [3.0], [1.0]])
 _with_zero = np.vstack([_rng(5).normal(size=(2, 3)), np.zeros((1, 3))])
 COSINE = Exercise(
     "01.cosine", "cosine similarity matrix", "cosine_matrix",
-    ("Cosine similarity is the dot product divided by the product of the two lengths. Scale every "
-     "row of `a` and of `b` to length 1 first; one matrix product then gives all n x m cosines.",
-     "`norms = np.linalg.norm(a, axis=1, keepdims=True)` is an (n, 1) column: divide `a` by "
-     "`np.where(norms == 0, 1, norms)` so a zero row stays zero, do the same for `b`, and return "
-     "`a_unit @ b_unit.T` -- shape (n, m)."),
+    ("Cosine similarity is the dot product divided by the product of the two lengths. Scale every row "
+     "of `a` and of `b` to length 1 first; one matrix product then gives all n x m cosines.",
+     "`np.linalg.norm` with `axis=1, keepdims=True` gives each row's length as an (n, 1) column that "
+     "divides the rows by broadcasting; replace zero lengths by 1 first (`np.where`) so a zero row "
+     "stays zero instead of nan. After both inputs are unit rows, one matrix product with the transpose "
+     "of the second gives the (n, m) result."),
     (Case("a (2, 2) and a (3, 2) matrix, small enough to check by hand",
           _cosine_case(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 2.0], [3.0, 0.0], [1.0, 1.0]]))),
      Case("n != m: a (5, 4) and a (3, 4) matrix", _cosine_case(_rng(1).normal(size=(5, 4)),
@@ -72,12 +73,13 @@ def _padded(seed: int, lengths, tokens: int, d: int, dtype=np.int64):
 
 POOLING = Exercise(
     "01.pooling", "masked mean pooling", "masked_mean_pool",
-    ("Only positions where `attention_mask` is 1 are real tokens. The padded positions hold vectors "
-     "too (not zeros!), so a plain `.mean(axis=1)` averages them in. Sum the real token vectors "
-     "and divide by the number of real tokens of each text.",
-     "Give the mask a last axis so it broadcasts: `m = attention_mask[:, :, None]` (batch, tokens, 1); "
-     "then `(token_embeddings * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)` -- exactly what "
-     "sentence-transformers does (the 1e-9 keeps an all-padding row at zero)."),
+    ("Only positions where `attention_mask` is 1 are real tokens. The padded positions hold vectors too "
+     "(not zeros!), so a plain `.mean(axis=1)` averages them in. Sum the real token vectors and divide "
+     "by the number of real tokens of each text.",
+     "Give the mask a trailing axis (`[:, :, None]`) so it broadcasts over the vector dimension; "
+     "multiplying zeroes the padded vectors, a sum over the token axis adds the real ones, and the "
+     "mask's own sum counts them. Divide with the count kept above a tiny floor (`np.maximum`), as "
+     "sentence-transformers does, so an all-padding text stays at zero."),
     (Case("one text, no padding", _pool_case(*_padded(10, [5], 5, 4))),
      Case("a batch of 3 texts with padding (padded positions hold non-zero vectors)",
           _pool_case(*_padded(11, [6, 2, 4], 6, 8))),
@@ -113,11 +115,11 @@ def _ranks_case(values):
 
 RANKS = Exercise(
     "01.ranks", "average ranks with ties", "average_ranks",
-    ("Sort the values; the smallest gets rank 1, the next rank 2, ... Equal values share one rank: "
-     "the average of the positions they occupy, e.g. [10, 20, 20, 30] -> [1, 2.5, 2.5, 4].",
-     "`order = np.argsort(values, kind='stable')` gives positions in sorted order; walk through "
-     "`values[order]` in runs of equal values; a run covering sorted positions i..j (0-based) gets "
-     "rank (i + j) / 2 + 1 for every member; write it back with `ranks[order[i:j + 1]] = ...`."),
+    ("Sort the values; the smallest gets rank 1, the next rank 2, ... Equal values share one rank: the "
+     "average of the positions they occupy, e.g. [10, 20, 20, 30] -> [1, 2.5, 2.5, 4].",
+     "A stable `np.argsort` gives the positions in sorted order. Equal values sit next to each other in "
+     "that order, in runs: every member of a run shares the mean of the 1-based sorted positions the "
+     "run covers. Write each run's rank back to the original positions through the argsort order."),
     (Case("distinct values", _ranks_case(np.array([3.1, 0.5, 2.2, 9.0]))),
      Case("a tie of two values", _ranks_case(np.array([10.0, 20.0, 20.0, 30.0]))),
      Case("all values equal", _ranks_case(np.array([5.0, 5.0, 5.0]))),
@@ -156,11 +158,11 @@ def _spearman_case(x, y):
 _x = _rng(30).normal(size=200)
 SPEARMAN = Exercise(
     "01.spearman", "Spearman rank correlation", "spearman",
-    ("Spearman's correlation is Pearson's correlation computed on ranks instead of raw values: rank "
-     "x, rank y (with your `average_ranks`, so ties are handled), then correlate the two rank arrays.",
-     "With `rx, ry = average_ranks(x), average_ranks(y)`: subtract each one's mean, then return "
-     "`(dx * dy).sum() / np.sqrt((dx ** 2).sum() * (dy ** 2).sum())`. The shortcut formula "
-     "1 - 6 sum d^2 / (n (n^2 - 1)) is only exact without ties."),
+    ("Spearman's correlation is Pearson's correlation computed on ranks instead of raw values: rank x, "
+     "rank y (with your `average_ranks`, so ties are handled), then correlate the two rank arrays.",
+     "Rank both inputs with your `average_ranks`, then apply Pearson's formula to the two rank arrays: "
+     "the covariance of the centred ranks divided by the product of their spreads (`np.corrcoef` gives "
+     "the same number). The shortcut formula 1 - 6 sum d^2 / (n (n^2 - 1)) is only exact without ties."),
     (Case("a monotonic but non-linear relation (y = x ** 3)", _spearman_case(_x, _x ** 3)),
      Case("reversed order", _spearman_case(np.arange(10.0), np.arange(10.0)[::-1] * 2)),
      Case("ties in both inputs", _spearman_case(_rng(31).integers(0, 4, 40).astype(float),
@@ -212,8 +214,8 @@ def _first_call(fn, texts):
     return enc, cache
 
 
-def _second_call(fn):
-    texts = ["The cat sat.", "A dog ran."]
+def _second_call(fn, texts=("The cat sat.", "A dog ran.")):
+    texts = list(texts)
     _, cache = _first_call(fn, texts)
     enc = _Encoder()
     _cache_run(fn, texts[::-1], cache, enc)
@@ -222,23 +224,26 @@ def _second_call(fn):
                    f"{len(enc.texts)} texts); cached texts must not be encoded again")
 
 
-def _mixed(fn):
-    _, cache = _first_call(fn, ["alpha", "beta"])
+def _mixed(fn, cached=("alpha", "beta"), texts=("gamma", "alpha", "delta", "beta", "gamma")):
+    _, cache = _first_call(fn, list(cached))
     enc = _Encoder()
-    _cache_run(fn, ["gamma", "alpha", "delta", "beta", "gamma"], cache, enc)
-    if sorted(enc.texts) != ["delta", "gamma"] or enc.calls != 1:
-        raise Fail(f"with 2 of 4 distinct texts cached, the encoder got {enc.texts!r:.80} in "
-                   f"{enc.calls} call(s); it should get only the 2 new ones, in one call")
+    _cache_run(fn, list(texts), cache, enc)
+    new = sorted(set(texts) - set(cached))
+    if sorted(enc.texts) != new or enc.calls != 1:
+        raise Fail(f"with {len(set(texts)) - len(new)} of {len(set(texts))} distinct texts cached, the encoder "
+                   f"got {enc.texts!r:.80} in {enc.calls} call(s); it should get only the {len(new)} new "
+                   "ones, in one call")
 
 
 CACHE = Exercise(
     "01.cache", "an embedding cache keyed by text hash", "cached_encode",
-    ("Compute each text's key with hashlib.sha256(text.encode('utf-8')).hexdigest(). Collect the "
-     "distinct texts whose key is not in `cache`, encode them with ONE call to `encoder`, store each "
-     "new vector under its key, then build the result in the order of `texts` from the cache.",
-     "`missing = list(dict.fromkeys(t for t in texts if key(t) not in cache))` keeps order and "
-     "drops duplicates; `if missing: for t, v in zip(missing, encoder(missing)): cache[key(t)] = v`; "
-     "finally `return np.stack([cache[key(t)] for t in texts])`."),
+    ("The key of a text is the hex digest of SHA-256 over its UTF-8 bytes (`hashlib.sha256`, then "
+     "`.hexdigest()`). Collect the distinct texts whose key is not in `cache`, encode them with ONE "
+     "call to `encoder`, store each new vector under its key, then build the result in the order of "
+     "`texts` from the cache.",
+     "`dict.fromkeys` removes duplicates from a list while keeping its order -- a good way to list the "
+     "missing texts. Call the encoder only when that list is not empty, pair its rows with the missing "
+     "texts to fill the cache, and finish with `np.stack` over the cached vectors, one per input text."),
     (Case("an empty cache and three distinct texts", lambda fn: _first_call(fn, ["a", "b", "c"])),
      Case("the same text twice in one call", lambda fn: _first_call(fn, ["x", "y", "x"])),
      Case("a second call with texts already cached", _second_call),
@@ -304,5 +309,49 @@ STS = Exercise(
      Case("8 pairs (a small sample)", _sts_case("test", 1000, 8))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+_zero_b = np.vstack([np.zeros((1, 5)), _rng(41).normal(size=(3, 5))])
+COSINE = held_back(
+    COSINE,
+    Case("n != m: a (6, 5) and a (2, 5) matrix", _cosine_case(_rng(40).normal(size=(6, 5)), _rng(42).normal(size=(2, 5)))),
+    Case("rows of very different lengths", _cosine_case(_rng(43).normal(size=(3, 4)) * np.array([[50.0], [0.02], [1.0]]),
+                                                        _rng(44).normal(size=(4, 4)) * 3)),
+    Case("a zero row in the second matrix", _cosine_case(_rng(45).normal(size=(2, 5)), _zero_b)),
+    Case("Python lists of integers, 1 x 1", _cosine_case([[4, -3]], [[-8, 6]])),
+    Case("float32, 384 dimensions, n != m", _cosine_case(_rng(46).normal(size=(5, 384)).astype(np.float32),
+                                                         _rng(47).normal(size=(2, 384)).astype(np.float32))))
+POOLING = held_back(
+    POOLING,
+    Case("a batch of 4 texts with padding", _pool_case(*_padded(50, [2, 5, 1, 3], 5, 6))),
+    Case("a boolean mask with padding", _pool_case(*_padded(51, [4, 2, 3], 4, 3, dtype=bool))),
+    Case("an all-padding text first in the batch", _pool_case(*_padded(52, [0, 2, 4], 4, 3))),
+    Case("batch 3, 9 tokens, 384 dimensions, float32", _pool_case(*_padded(53, [9, 3, 6], 9, 384))))
+RANKS = held_back(
+    RANKS,
+    Case("distinct values, unsorted", _ranks_case(np.array([0.4, -2.0, 7.5, 3.3, 1.1]))),
+    Case("two separate ties", _ranks_case(np.array([2.0, 1.0, 2.0, 3.0, 1.0, 5.0]))),
+    Case("a four-way tie among negatives", _ranks_case(np.array([-3.0, 0.0, -3.0, -3.0, 8.0, -3.0]))),
+    Case("a Python list of 80 integer scores 0-3", _ranks_case([int(v) for v in _rng(54).integers(0, 4, 80)])))
+_y = _rng(55).normal(size=120)
+SPEARMAN = held_back(
+    SPEARMAN,
+    Case("a monotonic relation (y = exp(x))", _spearman_case(_y, np.exp(_y))),
+    Case("ties in both inputs, 60 pairs", _spearman_case(_rng(56).integers(0, 3, 60).astype(float),
+                                                         _rng(57).integers(0, 5, 60).astype(float))),
+    Case("100 noisy pairs, negatively related", _spearman_case(_y[:100], -_y[:100] + _rng(58).normal(size=100))),
+    Case("Python lists with a tie", _spearman_case([3, 1, 4, 1, 5, 9], [2, 7, 1, 8, 2, 8])))
+CACHE = held_back(
+    CACHE,
+    Case("an empty cache and four distinct texts", lambda fn: _first_call(fn, ["one", "two", "three", "four"])),
+    Case("a text three times in one call", lambda fn: _first_call(fn, ["z", "z", "w", "z"])),
+    Case("texts differing only by an accent or a space", lambda fn: _first_call(fn, ["resume", "résumé", "resume "])),
+    Case("a second call with three texts already cached", lambda fn: _second_call(fn, ("p", "q", "r"))),
+    Case("one text cached, three new, one repeated",
+         lambda fn: _mixed(fn, ("kiwi",), ("fig", "kiwi", "plum", "fig", "lime"))))
+STS = held_back(
+    STS,
+    Case("12 other pairs of the STS-B test set", _sts_case("test", 600, 12)),
+    Case("10 other pairs of the STS-B dev set", _sts_case("dev", 400, 10)))
 
 EXERCISES = (COSINE, POOLING, RANKS, SPEARMAN, STS, CACHE)

@@ -7,11 +7,10 @@ never the expected values.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
+from .vectors import scifact_vectors
 
 ATOL = 1e-5  # float32 dot products of unit vectors agree with float64 to ~1e-6
 
@@ -125,13 +124,13 @@ def _tied():
 
 TOPK = Exercise(
     "02.topk", "exact top-k search", "top_k",
-    ("Score every (query, vector) pair with one matrix product, `queries @ vectors.T` (n_queries, n). "
-     "For each row, `np.argpartition(-scores, k - 1, axis=1)[:, :k]` gives the positions of the k "
-     "largest scores, in no order; sort just those k by decreasing score and return (scores, ids).",
-     "`part = np.argpartition(-s, k - 1, axis=1)[:, :k]`; `top = np.take_along_axis(s, part, 1)`; "
-     "`order = np.argsort(-top, axis=1)`; ids = `np.take_along_axis(part, order, 1)`, scores the same "
-     "with `top`. A 1-D query: `np.atleast_2d`. k > n: compute with min(k, n), then fill the rest "
-     "with `np.full(..., -1)` / `np.full(..., -np.inf)`."),
+    ("Score every (query, vector) pair with one matrix product (queries times the transpose of "
+     "vectors). Per row, `np.argpartition` on the negated scores moves the positions of the k largest "
+     "to the front, in no order; sort just those k by decreasing score and return (scores, ids).",
+     "`np.take_along_axis` reads, row by row, the values at the positions `np.argpartition` and then "
+     "`np.argsort` give you; apply the same order to scores and ids. A 1-D query becomes one row with "
+     "`np.atleast_2d`; when k > n, search with min(k, n) and pad the rest with `np.full` (-1 for ids, "
+     "-inf for scores)."),
     (Case("3 queries, 20 vectors, k = 5", _topk_case(_unit_rows(1, 3, 8), _unit_rows(2, 20, 8), 5)),
      Case("k = 1", _topk_case(_unit_rows(3, 4, 8), _unit_rows(4, 10, 8), 1)),
      Case("k equal to the number of vectors", _topk_case(_unit_rows(5, 2, 6), _unit_rows(6, 7, 6), 7)),
@@ -225,9 +224,10 @@ TO_RUN = Exercise(
     ("A run is {query_id: {doc_id: score}}. Walk over the rows of `scores` and `ids` together with "
      "`query_ids`; in each row keep the (score, id) pairs whose id is not -1, and map the id (a row "
      "position) to its document with `doc_ids[id]`. Every query gets an entry, even an empty one.",
-     "`run[str(qid)] = {doc_ids[i]: float(s) for s, i in zip(row_scores.tolist(), row_ids.tolist()) "
-     "if i != -1}` inside `for qid, row_scores, row_ids in zip(query_ids, scores, ids)`. The `float` "
-     "matters: pytrec_eval refuses numpy float32 scores."),
+     "Loop over the query ids together with the rows of scores and ids (`zip`), turning each row into a "
+     "dict comprehension that skips the padding id -1 and maps a row position to its document through "
+     "`doc_ids`. Key each query by `str(qid)`, and convert every score with `float`: pytrec_eval "
+     "refuses numpy float32 scores."),
     (Case("2 queries, k = 3, no padding (float64 scores)",
           _run_case(*_hits(1, 2, 3, 8, dtype=np.float64), ["q1", "q2"], _DOCS)),
      Case("a row padded with id -1 (fewer results than k)",
@@ -333,11 +333,11 @@ MMR = Exercise(
     ("Greedy: start with nothing picked; k times, pick the candidate (not yet picked) with the largest "
      "λ · sim(query, c) − (1 − λ) · max over picked p of sim(c, p), where the max term is 0 for the "
      "first pick. Vectors are unit length, so similarity is a dot product.",
-     "`rel = cand_vectors @ query_vec` (m,), `sims = cand_vectors @ cand_vectors.T` (m, m). Keep "
-     "`max_sim` (m,) of each candidate's largest similarity to the picked ones: zeros before the "
-     "first pick, then after picking j set it to `sims[j]` (first pick) or `np.maximum(max_sim, "
-     "sims[j])`. Each step: `gain = lam * rel - (1 - lam) * max_sim`, `gain[picked] = -np.inf`, "
-     "`j = int(np.argmax(gain))`."),
+     "Precompute the relevance of every candidate (candidates times the query) and the "
+     "candidate-to-candidate similarity matrix. Keep, for each candidate, its largest similarity to "
+     "anything picked so far and update it after each pick with `np.maximum`; at each step mask the "
+     "picked candidates with -inf and take `np.argmax` of the MMR gain (it keeps the smaller position "
+     "on a tie)."),
     (Case("λ = 1 (no redundancy penalty)", _mmr_case(_q6, _c6, 4, 1.0)),
      Case("three near-duplicates among 7 candidates, λ = 0.5", _mmr_case(_q6, _c6, 4, 0.5)),
      Case("three near-duplicates among 7 candidates, λ = 0.7", _mmr_case(_q6, _c6, 5, 0.7)),
@@ -407,12 +407,12 @@ _s6, _i6 = _fetched(45, 25, 40, 400)
 POST_FILTER = Exercise(
     "02.post_filter", "post-filtering with over-fetch", "post_filter",
     ("The search already fetched m >= k results per query (best first). In each row keep, in their "
-     "order, the results whose id is in `allowed` (never the padding id -1), cut to k, and pad the "
-     "row to k with id -1 and score -inf when fewer than k survive.",
-     "`allowed = set(int(a) for a in allowed)`; start from `out_ids = np.full((nq, k), -1)` and "
-     "`out_scores = np.full((nq, k), -np.inf)`; per row r: `keep = [j for j, i in enumerate(ids[r]) "
-     "if i != -1 and int(i) in allowed][:k]`, then `out_ids[r, :len(keep)] = ids[r, keep]` and the "
-     "same for the scores. (Vectorised: `np.isin` + a stable `np.argsort(~ok, kind='stable')`.)"),
+     "order, the results whose id is in `allowed` (never the padding id -1), cut to k, and pad the row "
+     "to k with id -1 and score -inf when fewer than k survive.",
+     "Start from result arrays filled with the padding (`np.full` with -1 and -inf). For each row, list "
+     "the positions whose id is real and allowed (a Python set answers `in` fast), cut that list to k "
+     "and copy those positions' ids and scores to the front of the row. Vectorised, `np.isin` marks the "
+     "allowed ids and a stable `np.argsort` moves them forward in order."),
     (Case("allowed given as a Python set; every row has at least k allowed results",
           _post_case(_s1, _i1, set(range(0, 20, 2)) | {1, 3, 5, 7, 9, 11}, 2)),
      Case("a row with fewer than k allowed results",
@@ -433,14 +433,9 @@ POST_FILTER = Exercise(
 _SCIFACT_ROWS = 1500   # SciFact abstracts (precomputed all-MiniLM-L6-v2 vectors) used as the corpus
 
 
-@functools.lru_cache(maxsize=1)
 def _scifact_vectors() -> np.ndarray:
-    """The first rows of the precomputed SciFact vectors (float32, unit length), loaded once."""
-    from course_utils.data import load_precomputed
-
-    vectors = load_precomputed("scifact")[1][:_SCIFACT_ROWS + 40].copy()
-    vectors.flags.writeable = False
-    return vectors
+    """The first _SCIFACT_ROWS + 40 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(_SCIFACT_ROWS + 40)
 
 
 def _filtered_reference(docs, queries, allowed, k):
@@ -506,12 +501,12 @@ def _faiss_filter_case(n_docs, n_queries, allowed_fraction, k, seed, tiny_allowe
 
 FAISS_FILTER = Exercise(
     "02.faiss_filter", "FAISS search with an ID filter (IndexFlatIP + IDSelector)", "filtered_search",
-    ("Put ALL document vectors in a `faiss.IndexFlatIP(d)` (so a result's id is its row number), "
-     "then search with search parameters that carry a selector of the allowed ids: FAISS then "
-     "considers only those documents and every row gets k results when k are allowed.",
-     "`sel = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))`, "
-     "`params = faiss.SearchParameters(sel=sel)`, then `index.search(queries, k, params=params)`; "
-     "FAISS wants float32, C-contiguous arrays (`np.ascontiguousarray(x, dtype=np.float32)`)."),
+    ("Put ALL document vectors in a `faiss.IndexFlatIP(d)` (so a result's id is its row number), then "
+     "search with search parameters that carry a selector of the allowed ids: FAISS then considers only "
+     "those documents and every row gets k results when k are allowed.",
+     "The selector is `faiss.IDSelectorBatch`, built from the allowed ids as an int64 array; wrap it in "
+     "`faiss.SearchParameters` (its `sel` field) and hand that to the index's `search` through its "
+     "`params` keyword. FAISS wants float32, C-contiguous arrays (`np.ascontiguousarray`)."),
     (Case("1,500 SciFact abstracts, 5 claims' vectors, half the documents allowed, k = 5",
           _faiss_filter_case(1500, 5, 0.5, 5, 50)),
      Case("a selective filter: 3% of the documents allowed, k = 10",
@@ -522,5 +517,46 @@ FAISS_FILTER = Exercise(
      Case("every document allowed (the plain top-k)", _faiss_filter_case(600, 6, 1.01, 8, 54))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+TOPK = held_back(
+    TOPK,
+    Case("4 queries, 25 vectors, k = 6", _topk_case(_unit_rows(60, 4, 8), _unit_rows(61, 25, 8), 6)),
+    Case("one 1-D query, k = 2", _topk_case(_unit_rows(62, 1, 12)[0], _unit_rows(63, 40, 12), 2)),
+    Case("k larger than the number of vectors", _topk_case(_unit_rows(64, 3, 6), _unit_rows(65, 4, 6), 9)),
+    Case("30 queries, 1,500 vectors of 384 dimensions, k = 7",
+         _topk_case(_unit_rows(66, 30, 384), _unit_rows(67, 1500, 384), 7)))
+TO_RUN = held_back(
+    TO_RUN,
+    Case("3 queries, k = 4, rows padded", _run_case(*_hits(60, 3, 4, 8, pad_from=[2, None, 0]), ["u", "v", "w"], _DOCS)),
+    Case("integer query ids, float32 scores", _run_case(*_hits(61, 4, 3, 8), [7, 8, 9, 10], _DOCS)),
+    Case("doc ids in another order than the row positions",
+         _run_case(*_hits(62, 2, 4, 6, dtype=np.float64), ["a", "b"], ["5", "2", "0", "4", "1", "3"])),
+    Case("60 queries, k = 8, 500 documents, some rows padded",
+         _run_case(*_hits(63, 60, 8, 500, pad_from=[None] * 55 + [0, 4, None, 7, 1]),
+                   [str(5000 + i) for i in range(60)], _real_docs)))
+_q7, _t7 = _unit(_topical(60, 12, 16, topics=2, spread=0.8).mean(axis=0)).astype(np.float32), _topical(61, 12, 16, 2, 0.8)
+_topics2 = _topical(62, 40, 384, topics=4, spread=1.2)
+MMR = held_back(
+    MMR,
+    Case("λ = 1, 12 candidates from 2 topics", _mmr_case(_q7, _t7, 5, 1.0)),
+    Case("12 candidates from 2 topics, λ = 0.5", _mmr_case(_q7, _t7, 6, 0.5)),
+    Case("the query given as shape (1, d), λ = 0.8", _mmr_case(_q7[None, :], _t7, 4, 0.8)),
+    Case("k equal to the number of candidates", _mmr_case(_q7, _t7, 12, 0.4)),
+    Case("40 candidates of 384 dimensions from 4 topics, λ = 0.6",
+         _mmr_case(_unit(_topics2[:8].mean(axis=0)).astype(np.float32), _topics2, 12, 0.6)))
+POST_FILTER = held_back(
+    POST_FILTER,
+    Case("allowed as a set, every row has k allowed results", _post_case(*_fetched(60, 4, 10, 20), set(range(1, 20, 2)), 2)),
+    Case("rows with fewer than k allowed results", _post_case(*_fetched(61, 3, 6, 20), {2, 4, 6, 8}, 4)),
+    Case("fetched rows ending in padding, allowed as an array",
+         _post_case(*_fetched(62, 3, 7, 14, pad_from=[None, 3, 5]), np.arange(0, 14, 2), 3)),
+    Case("30 queries, 30 fetched, k = 8, a selective filter",
+         _post_case(*_fetched(63, 30, 30, 300), np.flatnonzero(_rng(64).random(300) < 0.25), 8)))
+FAISS_FILTER = held_back(
+    FAISS_FILTER,
+    Case("1,200 abstracts, 4 claims, a third allowed, k = 7", _faiss_filter_case(1200, 4, 0.33, 7, 60)),
+    Case("a selective filter: 2% allowed, k = 12", _faiss_filter_case(1500, 6, 0.02, 12, 61)),
+    Case("fewer allowed documents than k", _faiss_filter_case(500, 2, 0.0, 5, 62, tiny_allowed=[3, 250, 499])))
 
 EXERCISES = (TOPK, TO_RUN, MMR, POST_FILTER, FAISS_FILTER)

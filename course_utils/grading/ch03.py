@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -109,12 +109,13 @@ _big_qrel = {d: int(g) for d, g in zip(_rng(1).choice(_docs, 12, replace=False),
 _big_ranking = [str(d) for d in _rng(3).permutation(_docs)[:100]]
 RECALL = Exercise(
     "03.recall", "recall@k", "recall_at_k",
-    ("Recall@k = (relevant documents among the first k of the ranking) / (relevant documents in "
-     "qrel). A document is relevant when its label is > 0; documents missing from qrel count 0. "
-     "The denominator is not k (that would be precision) and includes relevant documents that were "
-     "never retrieved.",
-     "`R = sum(1 for g in qrel.values() if g > 0)`; `if R == 0: return 0.0`; "
-     "`found = sum(1 for doc in ranking[:k] if qrel.get(doc, 0) > 0)`; `return found / R`."),
+    ("Recall@k = (relevant documents among the first k of the ranking) / (relevant documents in qrel). "
+     "A document is relevant when its label is > 0; documents missing from qrel count 0. The "
+     "denominator is not k (that would be precision) and includes relevant documents that were never "
+     "retrieved.",
+     "Two counts: the relevant documents in all of qrel (labels above 0) and those among `ranking[:k]` "
+     "(`qrel.get` with a default of 0 handles unjudged documents). Return 0.0 when qrel holds no "
+     "relevant document, before dividing."),
     (Case("the chapter's 5-document example, k = 5", _recall_case(_RANKING, _QREL, 5)),
      Case("a cutoff inside the ranking (k = 2)", _recall_case(_RANKING, _QREL, 2)),
      Case("fewer documents retrieved than k", _recall_case(["a", "b", "c"], {"b": 1, "z": 1}, 10)),
@@ -192,13 +193,13 @@ _graded_qrel = {d: int(g) for d, g in zip(_rng(10).choice(_graded_docs, 15, repl
 _graded_run = [str(d) for d in _rng(12).permutation(_graded_docs)[:40]]
 NDCG = Exercise(
     "03.ndcg", "nDCG@k with graded relevance", "ndcg_at_k",
-    ("DCG@k = sum over ranks i = 1..k of rel_i / log2(i + 1), rel_i = the label of the document at "
-     "rank i (0 if not in qrel). The ideal DCG@k is the same sum over ALL labels of qrel sorted from "
-     "high to low and cut at k. nDCG@k = DCG@k / IDCG@k, and 0.0 when IDCG@k is 0.",
-     "`dcg = lambda gains: sum(g / math.log2(i + 1) for i, g in enumerate(gains, start=1))`; "
-     "`gains = [qrel.get(d, 0) for d in ranking[:k]]`; `ideal = sorted(qrel.values(), reverse=True)[:k]`; "
-     "`return dcg(gains) / dcg(ideal) if dcg(ideal) > 0 else 0.0`. Watch `start=1`: rank 1 is "
-     "divided by log2(2) = 1."),
+    ("DCG@k = sum over ranks i = 1..k of rel_i / log2(i + 1), rel_i = the label of the document at rank "
+     "i (0 if not in qrel). The ideal DCG@k is the same sum over ALL labels of qrel sorted from high to "
+     "low and cut at k. nDCG@k = DCG@k / IDCG@k, and 0.0 when IDCG@k is 0.",
+     "Write one small DCG function over a list of gains, discounting position i (from 1) by "
+     "`math.log2(i + 1)`. The run's gains are the labels of the first k documents (`qrel.get` with "
+     "default 0); the ideal gains are all of qrel's labels sorted from high to low, cut at k. Divide, "
+     "and return 0.0 when the ideal DCG is 0."),
     (Case("one relevant document at rank 3, k = 10", _ndcg_case(["a", "b", "c", "d"], {"c": 1}, 10)),
      Case("the chapter's 5-document example with graded labels, k = 5", _ndcg_case(_RANKING, _QREL, 5)),
      Case("a relevant document at rank 1", _ndcg_case(["a", "b", "c"], {"a": 1, "c": 1}, 3)),
@@ -284,13 +285,14 @@ def _many(seed: int, n_queries: int):
 
 MRR = Exercise(
     "03.mrr", "MRR@k over queries", "mrr_at_k",
-    ("For one query, RR@k = 1 / (rank of the first relevant document), ranks starting at 1, and 0 if "
-     "no relevant document is among the first k. MRR@k is the mean of RR@k over EVERY query of "
-     "qrels: a query missing from `rankings` (or with an empty list) counts 0; queries only in "
-     "`rankings` are ignored.",
-     "`def rr(ranking, qrel): return next((1 / rank for rank, d in enumerate(ranking[:k], start=1) "
-     "if qrel.get(d, 0) > 0), 0.0)`; then `return sum(rr(rankings.get(q, []), qrels[q]) for q in "
-     "qrels) / len(qrels)`."),
+    ("For one query, RR@k = 1 / (rank of the first relevant document), ranks starting at 1, and 0 if no "
+     "relevant document is among the first k. MRR@k is the mean of RR@k over EVERY query of qrels: a "
+     "query missing from `rankings` (or with an empty list) counts 0; queries only in `rankings` are "
+     "ignored.",
+     "Write the reciprocal rank of one query first: walk the first k documents with `enumerate` "
+     "starting at 1 and stop at the first relevant one (`next` with a default of 0.0 does this in one "
+     "line). Then average it over the queries of qrels, looking each up in `rankings` with an empty "
+     "list as the default -- divide by the number of queries in qrels, not in rankings."),
     (Case("two queries: first relevant at rank 2, and at rank 1",
           _mrr_case({"qa": _RANKING, "qb": ["x1", "x2"]}, {"qa": _QREL, "qb": {"x1": 1}}, 10)),
      Case("the first relevant document beyond rank k", _mrr_case({"q": ["a", "b", "c", "d"]}, {"q": {"d": 1}}, 3)),
@@ -418,14 +420,15 @@ _hit_a = [1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0]
 _hit_b = [1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0]
 RANDOMIZATION = Exercise(
     "03.randomization", "paired randomization test", "randomization_test",
-    ("Work with the per-query differences d = scores_b - scores_a. If the systems were equal, each "
-     "d_q could have had either sign. Draw n_resamples random sign vectors (±1 per query) from "
+    ("Work with the per-query differences d = scores_b - scores_a. If the systems were equal, each d_q "
+     "could have had either sign. Draw n_resamples random sign vectors (±1 per query) from "
      "np.random.default_rng(seed), compute the mean of each sign-flipped d, and count how often its "
      "absolute value reaches |mean(d)|. p = (1 + count) / (1 + n_resamples).",
-     "`d = np.asarray(scores_b, float) - np.asarray(scores_a, float)`; `rng = np.random.default_rng(seed)`; "
-     "`signs = rng.choice([-1.0, 1.0], size=(n_resamples, len(d)))`; `null = (signs * d).mean(axis=1)`; "
-     "`count = np.sum(np.abs(null) >= abs(d.mean()) - 1e-12)` (the 1e-12 absorbs rounding); "
-     "`return (1 + count) / (1 + n_resamples)`."),
+     "Make the generator once with `np.random.default_rng(seed)` and draw a whole (n_resamples, n) "
+     "matrix of +1/-1 signs from it in one call; multiplying it with d and taking the mean along the "
+     "queries gives every shuffled mean at once. Count the shuffles whose absolute mean reaches the "
+     "observed one (with >=, and a tolerance of about 1e-12 for rounding), then add 1 to the count and "
+     "to n_resamples."),
     (Case("two identical systems (every difference is 0)", _identical),
      Case("12 queries, B better on most", _approx_case(*_moderate(44))),
      Case("the same 12 queries with A and B swapped (B worse)", _approx_case(*_moderate(44)[::-1])),
@@ -502,12 +505,13 @@ def _compare_case(seed, n_queries, n_docs, drop_b):
 
 COMPARE_RUNS = Exercise(
     "03.compare_runs", "two runs compared with pytrec_eval and a paired t-test", "compare_runs",
-    ("Evaluate each run with `pytrec_eval.RelevanceEvaluator(qrels, {'ndcg_cut.10'})`: its "
-     "`evaluate(run)` gives one value per query. Line both systems up over EVERY query of qrels "
-     "(a query a run did not answer scores 0), then average and run scipy's paired t-test.",
-     "`evaluate(run)` returns a dict for each query it could score; look every query of qrels up in "
-     "it (0.0 when absent), in the same order for both runs. `scipy.stats.ttest_rel(b, a)` pairs "
-     "element i of b with element i of a; its `.pvalue` is two-sided."),
+    ("Evaluate each run with pytrec_eval's `RelevanceEvaluator`, built from the qrels and the measure "
+     "'ndcg_cut.10': its `evaluate(run)` gives one value per query. Line both systems up over EVERY "
+     "query of qrels (a query a run did not answer scores 0), then average and run scipy's paired "
+     "t-test.",
+     "`evaluate(run)` returns a dict for each query it could score; look every query of qrels up in it "
+     "(0.0 when absent), in the same order for both runs. `scipy.stats.ttest_rel(b, a)` pairs element i "
+     "of b with element i of a; its `.pvalue` is two-sided."),
     (Case("30 queries, both runs answer every query", _compare_case(60, 30, 25, 0)),
      Case("40 queries; run_b returns nothing for 6 of them", _compare_case(61, 40, 20, 6)),
      Case("12 queries, few documents each", _compare_case(62, 12, 8, 2)),
@@ -515,5 +519,45 @@ COMPARE_RUNS = Exercise(
      Case("25 queries; run_b misses one", _compare_case(64, 25, 15, 1))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+_docs2 = [f"x{i}" for i in range(150)]
+_qrel2 = {d: int(g) for d, g in zip(_rng(70).choice(_docs2, 10, replace=False), _rng(71).integers(0, 4, 10))}
+_ranking2 = [str(d) for d in _rng(72).permutation(_docs2)[:80]]
+RECALL = held_back(
+    RECALL,
+    Case("a cutoff inside the ranking (k = 3)", _recall_case(["e", "f", "g", "h"], {"f": 1, "h": 2, "q": 1}, 3)),
+    Case("fewer documents retrieved than k", _recall_case(["m", "n"], {"n": 2, "o": 1, "p": 1}, 8)),
+    Case("a query with no relevant document", _recall_case(["a", "b", "c"], {"b": 0}, 3)),
+    Case("judged-0 documents and graded labels in the top k",
+         _recall_case(["a", "b", "c", "d", "e"], {"a": 0, "b": 2, "c": 0, "d": 1, "y": 2}, 4)),
+    Case("80 retrieved, 10 judged (graded), k = 25", _recall_case(_ranking2, _qrel2, 25)))
+NDCG = held_back(
+    NDCG,
+    Case("one relevant document at rank 2, k = 5", _ndcg_case(["a", "b", "c"], {"b": 1}, 5)),
+    Case("graded labels, a relevant document never retrieved",
+         _ndcg_case(["a", "b", "c", "d"], {"a": 1, "c": 3, "z": 2}, 4)),
+    Case("a query with no relevant document", _ndcg_case(["a"], {"a": 0}, 5)),
+    Case("more relevant documents than k", _ndcg_case(["e", "d", "c", "b", "a"], {"a": 2, "b": 2, "c": 1, "d": 3, "e": 1}, 2)),
+    Case("80 retrieved, 10 judged with labels 0-3, k = 20", _ndcg_case(_ranking2, _qrel2, 20)))
+MRR = held_back(
+    MRR,
+    Case("three queries: first relevant at ranks 3, 1 and none",
+         _mrr_case({"a": ["x", "y", "z"], "b": ["u"], "c": ["v", "w"]}, {"a": {"z": 2}, "b": {"u": 1}, "c": {"t": 1}}, 5)),
+    Case("the first relevant document beyond rank k", _mrr_case({"q": ["a", "b", "c"]}, {"q": {"c": 1, "a": 0}}, 2)),
+    Case("queries of qrels missing from the rankings, one only in the rankings",
+         _mrr_case({"q1": ["a"], "q9": ["b"]}, {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 2}}, 10)),
+    Case("150 queries with graded labels, k = 5", _mrr_case(*_many(70, 150), 5)))
+RANDOMIZATION = held_back(
+    RANDOMIZATION,
+    Case("14 queries, B better on most", _approx_case(*_moderate(70, 14))),
+    Case("the same 14 queries with A and B swapped", _approx_case(*_moderate(70, 14)[::-1])),
+    Case("hit/miss scores with many ties", _approx_case([0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 1], [1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0])),
+    Case("15 queries, a small, unclear difference", _approx_case(*_moderate(71, 15))))
+COMPARE_RUNS = held_back(
+    COMPARE_RUNS,
+    Case("35 queries, both runs answer every query", _compare_case(70, 35, 20, 0)),
+    Case("30 queries; run_b returns nothing for 4 of them", _compare_case(71, 30, 18, 4)),
+    Case("15 queries, few documents each", _compare_case(72, 15, 7, 3)))
 
 EXERCISES = (RECALL, NDCG, MRR, RANDOMIZATION, COMPARE_RUNS)

@@ -15,7 +15,7 @@ import functools
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, rand_score, silhouette_score
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -91,14 +91,14 @@ _unit = (_unit / np.linalg.norm(_unit, axis=1, keepdims=True)).astype(np.float32
 _scaled = _blobs(5, 90, 3, 3) * np.array([[1.0], [4.0], [0.2]] * 30, np.float32)
 KMEANS = Exercise(
     "05.kmeans", "k-means (Lloyd's algorithm) by hand", "kmeans",
-    ("Repeat n_iter times: (1) assign every point to its nearest centroid (smallest squared "
-     "Euclidean distance), (2) move every centroid to the mean of its points; a centroid whose "
-     "cluster is empty stays where it is. After the loop, assign once more, so the labels "
-     "belong to the centroids you return.",
-     "`d2 = ((x[:, None, :] - c[None]) ** 2).sum(-1)`; `labels = d2.argmin(axis=1)`; "
-     "`for j in range(k): if (labels == j).any(): c[j] = x[labels == j].mean(axis=0)`. Work on "
-     "`c = np.array(init_centroids, dtype=float)` (a copy), and recompute `labels` from the final "
-     "`c` before returning `labels, c`."),
+    ("Repeat n_iter times: (1) assign every point to its nearest centroid (smallest squared Euclidean "
+     "distance), (2) move every centroid to the mean of its points; a centroid whose cluster is empty "
+     "stays where it is. After the loop, assign once more, so the labels belong to the centroids you "
+     "return.",
+     "Broadcasting the points against the centroids (insert an axis in each) gives all squared "
+     "distances at once; `argmin` along the centroid axis is the assignment. Move each centroid to "
+     "`x[labels == j].mean(axis=0)` only when that cluster is not empty. Work on a float copy of the "
+     "initial centroids (`np.array`), and assign once more after the loop."),
     (Case("six 1-d points, two centroids, by hand", _kmeans_case(
         np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[0.0], [1.0]]), 3)),
      Case("three 2-d blobs, 10 iterations", _kmeans_case(_b, _b[:3], 10)),
@@ -158,12 +158,14 @@ def _ctfidf_case(counts):
 _counts = _rng(10).poisson(_rng(11).gamma(0.6, 3.0, size=(5, 40)))
 CTFIDF = Exercise(
     "05.ctfidf", "class-based TF-IDF (c-TF-IDF)", "ctfidf",
-    ("Treat each cluster as one big document. W(t, c) = tf(t, c) * log(1 + A / f(t)): tf is the "
-     "count of word t in cluster c divided by all words of c; f(t) is the count of t over all "
-     "clusters; A is the average number of words per cluster. Guard the divisions: an empty "
-     "cluster or a word with f(t) = 0 gets weight 0.",
-     "`per = counts.sum(axis=1, keepdims=True)`; `tf = counts / np.where(per == 0, 1, per)`; "
-     "`f = counts.sum(axis=0)`; `A = per.mean()`; `return tf * np.log(1 + A / np.where(f == 0, 1, f))`."),
+    ("Treat each cluster as one big document. W(t, c) = tf(t, c) * log(1 + A / f(t)): tf is the count "
+     "of word t in cluster c divided by all words of c; f(t) is the count of t over all clusters; A is "
+     "the average number of words per cluster. Guard the divisions: an empty cluster or a word with "
+     "f(t) = 0 gets weight 0.",
+     "Three sums with `counts.sum`: per cluster (keep the axis, for broadcasting), per word, and their "
+     "mean A. Divide counts by the per-cluster totals, then multiply by `np.log(1 + A / f)`; use "
+     "`np.where` to swap zero denominators for 1 first, so empty clusters and unused words give 0, not "
+     "nan."),
     (Case("the chapter's 2 x 2 example", _ctfidf_case(np.array([[2, 0], [1, 1]]))),
      Case("5 clusters x 40 words of skewed counts", _ctfidf_case(_counts)),
      Case("a word more frequent than A (the 1 + matters)", _ctfidf_case(np.array([[50, 1, 0], [40, 0, 2], [30, 3, 1]]))),
@@ -307,13 +309,14 @@ _sx = _blobs(40, 90, 8, 3, spread=1.2)
 _sl = _rng(41).integers(0, 3, 90)
 SILHOUETTE = Exercise(
     "05.silhouette", "mean silhouette (cosine distance)", "silhouette",
-    ("For each point i: a = its mean cosine distance (1 - cos) to the OTHER points of its cluster; "
-     "b = the smallest, over the other clusters, of its mean distance to that cluster's points; "
-     "s = (b - a) / max(a, b), and s = 0 for a point alone in its cluster. Return the mean of s.",
-     "`u = x / np.linalg.norm(x, axis=1, keepdims=True)`; `dist = 1 - u @ u.T`; "
-     "`np.fill_diagonal(dist, 0)`; per point: `own = labels == labels[i]`; if `own.sum() == 1`: "
-     "s = 0; else `a = dist[i, own].sum() / (own.sum() - 1)`, `b = min(dist[i, labels == c].mean() "
-     "for c in other clusters)`."),
+    ("For each point i: a = its mean cosine distance (1 - cos) to the OTHER points of its cluster; b = "
+     "the smallest, over the other clusters, of its mean distance to that cluster's points; its "
+     "silhouette is b minus a, divided by the larger of the two, and 0 for a point alone in its "
+     "cluster. Return the mean over the points.",
+     "Normalise the rows, then one matrix product gives every cosine, and 1 minus it every distance "
+     "(`np.fill_diagonal` sets the self-distances to exactly 0). With a boolean mask of the point's own "
+     "cluster, a is that row's sum over the mask divided by the cluster size minus 1; b is the smallest "
+     "of the row's means over the other clusters' masks."),
     (Case("two tight pairs of 2-d vectors", _silhouette_case(
         np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]]), np.array([0, 0, 1, 1]))),
      Case("three blobs of directions, labelled by blob", _silhouette_case(*_labelled_blobs(42))),
@@ -325,5 +328,41 @@ SILHOUETTE = Exercise(
          _sx[:30] * np.repeat([0.1, 1.0, 20.0], 10)[:, None], _sl[:30]))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+_b5 = _blobs(60, 100, 3, 4)
+_unit5 = _blobs(61, 200, 384, 6, spread=1.0)
+_unit5 = (_unit5 / np.linalg.norm(_unit5, axis=1, keepdims=True)).astype(np.float32)
+_scaled5 = _blobs(62, 60, 2, 2) * np.array([[0.3], [5.0]] * 30, np.float32)
+KMEANS = held_back(
+    KMEANS,
+    Case("four 3-d blobs, 8 iterations", _kmeans_case(_b5, _b5[:4], 8)),
+    Case("one iteration", _kmeans_case(_b5, _b5[[3, 1, 4, 1]] + 0.01, 1)),
+    Case("a centroid far from every point", _kmeans_case(_b5, np.vstack([_b5[:3], [[-90.0, 80.0, 70.0]]]), 4)),
+    Case("points of very different lengths", _kmeans_case(_scaled5, _scaled5[:2], 5)),
+    Case("n_iter = 0", _kmeans_case(_b5, _b5[10:14], 0)),
+    Case("200 unit vectors of 384 dimensions, k = 6", _kmeans_case(_unit5, _unit5[:6], 5)))
+_counts5 = _rng(60).poisson(_rng(61).gamma(0.5, 4.0, size=(4, 30)))
+CTFIDF = held_back(
+    CTFIDF,
+    Case("4 clusters x 30 words of skewed counts", _ctfidf_case(_counts5)),
+    Case("a word more frequent than A", _ctfidf_case(np.array([[70, 2, 1], [60, 1, 0]]))),
+    Case("clusters of very different sizes", _ctfidf_case(np.array([[3, 1, 0, 2], [200, 40, 10, 5], [0, 1, 1, 0]]))),
+    Case("a cluster with no words and a word that never occurs",
+         _ctfidf_case([[0, 0, 0, 0], [2, 0, 5, 1], [1, 0, 0, 3]])))
+SKLEARN_KMEANS = held_back(
+    SKLEARN_KMEANS,
+    Case("350 other digits, k = 10", _kmeans_sklearn_case(350, 60, "digits", 10)),
+    Case("250 points in 4 overlapping blobs, k = 5", _kmeans_sklearn_case(250, 61, "blobs", 5)),
+    Case("the digits, k = 8", _kmeans_sklearn_case(280, 62, "digits", 8)))
+_sx5 = _blobs(62, 70, 6, 4, spread=1.2)
+_sl5 = _rng(63).integers(0, 4, 70)
+SILHOUETTE = held_back(
+    SILHOUETTE,
+    Case("four blobs of directions, labelled by blob", _silhouette_case(*_labelled_blobs(60, n=50, d=6, k=4))),
+    Case("random labels", _silhouette_case(_sx5, _sl5)),
+    Case("two clusters of one point", _silhouette_case(_sx5[:9], np.array([0, 0, 0, 0, 1, 1, 1, 2, 3]))),
+    Case("string labels, vectors of very different lengths", _silhouette_case(
+        _sx5[:15] * np.repeat([0.05, 1.0, 30.0], 5)[:, None], ["x"] * 6 + ["y"] * 5 + ["z"] * 4)))
 
 EXERCISES = (KMEANS, CTFIDF, SKLEARN_KMEANS, SILHOUETTE)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import bm25 as _bm25
 from .. import hybrid as _hybrid
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -82,14 +82,13 @@ _VOCAB = [f"w{i}" for i in range(30)]
 _big = [[_VOCAB[j] for j in _rng(1 + i).zipf(1.6, _rng(100 + i).integers(3, 40)) % 30] for i in range(60)]
 BM25 = Exercise(
     "06.bm25", "BM25 scores of one query", "bm25_scores",
-    ("score(q, d) = sum over the query's tokens t (repeats count) of idf(t) * f * (k1 + 1) / "
-     "(f + k1 * (1 - b + b * |d| / avgdl)), with f the count of t in d, |d| the length of d in "
-     "tokens, avgdl the mean length, and idf(t) = max(0, ln((N - df + 0.5) / (df + 0.5))), df the "
-     "number of documents containing t. Words in no document add nothing.",
-     "Precompute `N = len(docs)`, `avgdl = np.mean([len(d) for d in docs])`. For each t in query: "
-     "`df = sum(t in d for d in docs)`; skip if 0; `idf = max(0.0, math.log((N - df + 0.5) / "
-     "(df + 0.5)))`; for each document i: `f = docs[i].count(t)`; `scores[i] += idf * f * (k1 + 1) "
-     "/ (f + k1 * (1 - b + b * len(docs[i]) / avgdl))`."),
+    ("For every query token t (repeats count), each document gets idf(t) times a saturated term "
+     "frequency: f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl)), with f the count of t in the document, "
+     "|d| its length in tokens and avgdl the mean length; idf(t) is the natural log of "
+     "(N - df + 1/2) over (df + 1/2), floored at 0, with df the number of documents holding t. Words in no document add nothing.",
+     "Precompute N, the mean document length and, per query token, df (`sum` over the documents of `t "
+     "in d`); skip tokens with df 0. `math.log` is the natural logarithm; a list's `count` gives f. Add "
+     "each token's contribution to a numpy array of scores, one per document."),
     (Case("the chapter's toy medical corpus, a two-word query", _bm25_case(["aspirin", "stroke"], _TOY)),
      Case("a word in more than half of the documents", _bm25_case(
          ["the", "cat"], [["the", "cat"], ["the", "dog"], ["the", "bird", "sat"], ["a", "cat"]])),
@@ -173,12 +172,11 @@ _lex = _random_run(11, ["q1", "q2", "q3"], _DOCS, 15, scale=25.0)
 RRF = Exercise(
     "06.rrf", "reciprocal rank fusion", "rrf",
     ("For every run and query, rank the documents by score, highest first (rank 1 = best); each "
-     "document collects 1 / (k + rank) from every run that returned it. Queries and documents "
-     "missing from a run simply get nothing from it. Ties in score: the larger doc id first "
-     "(trec_eval's rule).",
-     "`fused = {}`; for run in runs: for qid, docs in run.items(): `target = fused.setdefault(qid, {})`; "
-     "`ranked = sorted(docs, key=lambda d: (docs[d], d), reverse=True)`; "
-     "`for rank, doc in enumerate(ranked, start=1): target[doc] = target.get(doc, 0.0) + 1 / (k + rank)`."),
+     "document collects 1 / (k + rank) from every run that returned it. Queries and documents missing "
+     "from a run simply get nothing from it. Ties in score: the larger doc id first (trec_eval's rule).",
+     "Sort each query's documents by the key (score, doc id) with `reverse=True`, so ties put the "
+     "larger id first, and number them with `enumerate` starting at 1. Accumulate into a dict of dicts "
+     "(`setdefault` for the query, `get` with 0.0 for the document), adding 1 / (k + rank) per run."),
     (Case("two runs of one query (the chapter's example)", _rrf_case(
         [{"q1": {"d1": 0.9, "d2": 0.5}}, {"q1": {"d2": 12.0, "d3": 4.0}}])),
      Case("cosine scores and BM25 scores, 3 queries x 15 documents", _rrf_case([_dense, _lex])),
@@ -232,16 +230,14 @@ def _convex_case(run_a, run_b, alpha):
     return run
 
 
-_CONVEX_HINTS = (
-    "Per query and per run, rescale the scores to [0, 1]: (s - min) / (max - min), and 1.0 for "
-    "every document when all scores are equal. Fused score = alpha * a + (1 - alpha) * b over the "
-    "UNION of the two lists; a document missing from a run gets 0 from it (it ranked below "
-    "everything that run returned).",
-    "Write `norm(docs)` for one query's dict: `lo, hi = min(docs.values()), max(docs.values())`; "
-    "`{d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in docs.items()}`. Then for each qid "
-    "in either run: `a, b = norm(run_a.get(qid, {})), norm(run_b.get(qid, {}))` (empty -> {}); "
-    "`{d: alpha * a.get(d, 0.0) + (1 - alpha) * b.get(d, 0.0) for d in {**a, **b}}`.",
-)
+_CONVEX_HINTS = ("Per query and per run, rescale the scores to [0, 1]: (s - min) / (max - min), and 1.0 "
+                 "for every document when all scores are equal. Fused score = alpha * a + (1 - alpha) * "
+                 "b over the UNION of the two lists; a document missing from a run gets 0 from it (it "
+                 "ranked below everything that run returned).",
+                 "Write a helper that min-max normalises one query's dict (all-equal scores give 1.0). "
+                 "For each query id of either run (the union of their keys), normalise both sides (a "
+                 "missing query is an empty dict), then take the union of their documents and combine "
+                 "with `dict.get` defaulting to 0.0 for a document one side did not return.")
 CONVEX = Exercise(
     "06.convex", "convex fusion with min-max normalisation", "convex_fusion", _CONVEX_HINTS,
     (Case("the chapter's example, alpha = 0.5", _convex_case(
@@ -295,11 +291,12 @@ def _qrels(seed, queries, docs, per_query=3):
 _Q8 = [f"q{i}" for i in range(8)]
 ALPHA_SWEEP = Exercise(
     "06.alpha_sweep", "alpha sweep of hybrid search", "alpha_sweep_table",
-    ("For each alpha: fuse the two runs with your convex_fusion(dense_run, bm25_run, alpha), "
-     "score the fused run with course_utils.evaluate.evaluate(qrels, fused, ['recall@10', "
-     "'ndcg@5']), and collect one row per alpha; return a DataFrame indexed by alpha.",
-     "`rows = [{'alpha': float(a), **evaluate(qrels, convex_fusion(dense_run, bm25_run, a), "
-     "['recall@10', 'ndcg@5'])} for a in alphas]`; `return pd.DataFrame(rows).set_index('alpha')`."),
+    ("For each alpha: fuse the two runs with your convex_fusion, score the fused run with "
+     "course_utils.evaluate.evaluate for recall@10 and nDCG@5, and collect one row per alpha; return a "
+     "DataFrame indexed by alpha.",
+     "Build a list of dicts, one per alpha, each holding the alpha (as a float) and the metrics "
+     "`evaluate` returns (dict unpacking merges them); `pd.DataFrame` of that list, then "
+     "`set_index('alpha')`."),
     (Case("one query, two alphas", _sweep_case({"q1": {"d2": 1}}, {"q1": {"d1": 1.0, "d2": 0.0}},
                                                {"q1": {"d2": 1.0}}, [0.0, 1.0])),
      Case("8 queries, 11 alphas", _sweep_case(_qrels(30, _Q8, _DOCS), _random_run(31, _Q8, _DOCS, 20),
@@ -411,13 +408,14 @@ def _rerank_case(seed, n_queries, n_docs, depth, shuffle):
 
 RERANK = Exercise(
     "06.rerank", "re-rank a run's top depth with a cross-encoder", "rerank",
-    ("For each query, take the `depth` documents with the HIGHEST first-stage scores (a run is a "
-     "dict, not a sorted list), build (query text, document text) pairs and score them with "
-     "`model.predict(pairs)` -- one call per query, or one for all. The new run holds those "
-     "documents with the model's scores.",
-     "`top = sorted(docs, key=docs.get, reverse=True)[:depth]`; "
-     "`scores = model.predict([(queries[qid], doc_text[d]) for d in top])`; "
-     "`out[qid] = {d: float(s) for d, s in zip(top, scores)}`."),
+    ("For each query, take the `depth` documents with the HIGHEST first-stage scores (a run is a dict, "
+     "not a sorted list), build (query text, document text) pairs and score them with "
+     "`model.predict(pairs)` -- one call per query, or one for all. The new run holds those documents "
+     "with the model's scores.",
+     "`sorted` with `key=docs.get` and `reverse=True` orders a query's documents by their first-stage "
+     "score; cut to depth. `model.predict` takes a list of (query text, document text) pairs and "
+     "returns one score per pair, in the same order; build the new run from those, converting with "
+     "`float`."),
     (Case("3 queries, 10 documents each, best first in the dict, depth 4", _rerank_case(70, 3, 10, 4, False)),
      Case("5 queries whose run dicts are NOT in rank order, depth 5", _rerank_case(71, 5, 12, 5, True)),
      Case("depth larger than the number of documents of a query", _rerank_case(72, 2, 3, 10, True)),
@@ -425,5 +423,44 @@ RERANK = Exercise(
      Case("8 queries, 20 documents each, depth 10", _rerank_case(74, 8, 20, 10, True))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+_big6 = [[_VOCAB[j] for j in _rng(60 + i).zipf(1.5, _rng(160 + i).integers(2, 50)) % 30] for i in range(50)]
+BM25 = held_back(
+    BM25,
+    Case("the toy corpus, a three-word query", _bm25_case(["aspirin", "risk", "cholesterol"], _TOY)),
+    Case("a word repeated in the query, one unknown word", _bm25_case(["stroke", "stroke", "zebra"], _TOY)),
+    Case("k1 = 1.2, b = 0.3", _bm25_case(["w2", "w5", "w0"], _big6, 1.2, 0.3)),
+    Case("50 documents of very different lengths", _bm25_case(["w1", "w6", "w1", "w13"], _big6)))
+_Q5 = ["a1", "a2", "a3", "a4"]
+_dense6, _lex6 = _random_run(60, _Q5, _DOCS, 12), _random_run(61, _Q5, _DOCS, 12, scale=40.0)
+RRF = held_back(
+    RRF,
+    Case("cosine scores and BM25 scores, 4 queries x 12 documents", _rrf_case([_dense6, _lex6])),
+    Case("k = 10 and three runs", _rrf_case([_dense6, _lex6, _random_run(62, _Q5, _DOCS, 6)], 10)),
+    Case("a query that only one run answers, tied scores",
+         _rrf_case([{"q1": {"x": 1.0, "y": 1.0}, "q7": {"z": 2.0}}, {"q1": {"y": 0.5, "w": 0.2}}], 5)),
+    Case("a run with an empty query", _rrf_case([{"q2": {}, "q3": {"a": 0.1}}, {"q2": {"b": 9.0, "c": 8.0}}])))
+CONVEX = held_back(
+    CONVEX,
+    Case("cosine and BM25 scores, 4 queries, alpha = 0.35", _convex_case(_dense6, _lex6, 0.35)),
+    Case("alpha = 0 and alpha = 1 give one run", _convex_case(_dense6, _lex6, 0.0)),
+    Case("scale differs between queries", _convex_case(
+        {"q1": {"a": 3.0, "b": 1.0}, "q2": {"a": 0.02, "c": 0.01}}, {"q1": {"b": 0.9}, "q2": {"a": 7.0, "d": 2.0}}, 0.55)),
+    Case("all scores of a query equal", _convex_case({"q1": {"a": 2.0, "b": 2.0, "c": 2.0}}, {"q1": {"c": 1.0, "d": 0.5}}, 0.8)),
+    Case("a query that only one run answers, and an empty query", _convex_case(
+        {"q1": {"a": 2.0, "b": 1.0}, "q4": {"m": 1.0}}, {"q1": {"a": 0.0, "c": 3.0}, "q5": {}}, 0.65)))
+ALPHA_SWEEP = held_back(
+    ALPHA_SWEEP,
+    Case("8 queries, 6 alphas", _sweep_case(_qrels(60, _Q8, _DOCS), _random_run(61, _Q8, _DOCS, 20),
+                                            _random_run(62, _Q8, _DOCS, 20, 20.0), list(np.linspace(0, 1, 6)))),
+    Case("graded relevance, a query missing from the BM25 run, alphas descending", _sweep_case(
+        _qrels(63, _Q8[:5], _DOCS, 4), _random_run(64, _Q8[:5], _DOCS, 14),
+        _random_run(65, _Q8[:4], _DOCS, 14, 8.0), np.array([0.9, 0.4, 0.1]))))
+RERANK = held_back(
+    RERANK,
+    Case("4 queries whose run dicts are not in rank order, depth 3", _rerank_case(80, 4, 9, 3, True)),
+    Case("depth larger than the number of documents", _rerank_case(81, 3, 4, 8, True)),
+    Case("6 queries, 15 documents each, depth 7", _rerank_case(82, 6, 15, 7, True)))
 
 EXERCISES = (BM25, RRF, CONVEX, ALPHA_SWEEP, RERANK)

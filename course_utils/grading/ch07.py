@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call
+from .cases import Case, Exercise, Fail, as_array, call, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -129,14 +129,14 @@ def _synthetic(seed, n_words):
 
 CHUNK = Exercise(
     "07.chunk", "word windows with overlap and provenance", "chunk_words",
-    ("Find the words with their character positions (`re.finditer(r'\\S+', text)` gives each "
-     "word's span). Windows start at word 0, size - overlap, 2 (size - overlap), ...; stop after "
-     "the first window that reaches the last word. A chunk's start is its first word's start, "
-     "its end its last word's end, and its text `text[start:end]`.",
-     "`spans = [m.span() for m in re.finditer(r'\\S+', text)]`; validate (size >= 1, 0 <= overlap "
-     "< size, else ValueError); `for s in range(0, max(len(spans) - overlap, 1), size - overlap)`: "
-     "skip s >= len(spans); `e = min(s + size, len(spans))`; `a, b = spans[s][0], spans[e - 1][1]`; "
-     "append {'doc_id': str(doc_id), 'index': len(out), 'start': a, 'end': b, 'text': text[a:b]}."),
+    ("Find the words with their character positions (a regular expression for runs of non-space "
+     "characters, with `re.finditer`, gives each word's span). Windows start at word 0, size - overlap, "
+     "2 (size - overlap), ...; stop after the first window that reaches the last word. A chunk's start "
+     "is its first word's start, its end its last word's end, and its text the slice between them.",
+     "Check the arguments first (size >= 1, 0 <= overlap < size, else ValueError). `range` with a step "
+     "of size - overlap gives the first word of every window; stop once a window has reached the last "
+     "word, and cut the last window at the number of words. Each chunk is a dict with doc_id as a "
+     "string, its index, the character offsets and the text sliced with them."),
     (Case("10 words, size 4, overlap 1", _chunk_case("a b c d e f g h i j", "d1", 4, 1)),
      Case("overlap 0 (plain consecutive windows)", _chunk_case("a b c d e f g", "d1", 3, 0)),
      Case("the last window is shorter than size", _chunk_case("w1 w2 w3 w4 w5 w6 w7 w8", "d", 4, 1)),
@@ -267,11 +267,10 @@ PACK = Exercise(
     ("Walk through `retrieved` in order, counting tokens used. Skip a chunk whose chunk_id or exact "
      "text is already kept; skip (do not stop!) a chunk whose count_tokens(text) does not fit in the "
      "tokens left; otherwise keep it whole. Number the kept chunks 1, 2, 3, ...",
-     "`used, kept, lines = 0, [], []`; for each r: `if r['chunk_id'] in seen_ids or r['text'] in "
-     "seen_texts: continue`; `n = count_tokens(r['text'])`; `if used + n > budget: continue`; then "
-     "`used += n`, remember id and text, `kept.append(r['chunk_id'])`, "
-     "`lines.append(f\"[{len(kept)}] {r['text']}\")`. Return {'text': '\\n'.join(lines), "
-     "'sources': kept, 'tokens': used}."),
+     "Keep two sets (the chunk ids and the texts already kept) and a running token count. For each "
+     "retrieved chunk: `continue` past a repeat or a chunk that would overflow the budget (a later, "
+     "shorter one may still fit). Number the kept chunks as you keep them, and join the numbered lines "
+     "with newlines for the 'text' entry."),
     (Case("three chunks that all fit", _pack_case(_R1, 20)),
      Case("a long chunk that does not fit, followed by shorter ones that do", _pack_case(_R_SKIP, 8)),
      Case("duplicates: the same chunk twice, and the same text under another id", _pack_case(_R_DUP, 50)),
@@ -369,9 +368,10 @@ PR = Exercise(
     ("For each query with at least one gold id: hits = how many distinct gold ids are in its first k "
      "retrieved ids; precision@k = hits / k, recall@k = hits / (number of gold ids). A query with "
      "nothing retrieved scores 0 and 0. Return the two means over those queries.",
-     "`for q, rel in gold.items(): rel = set(rel); if not rel: continue; top = list(ranked.get(q, "
-     "[]))[:k]; hits = len(set(top) & rel); ps.append(hits / k); rs.append(hits / len(rel))`; raise "
-     "ValueError if `ps` is empty; return `(float(np.mean(ps)), float(np.mean(rs)))`."),
+     "Loop over the gold queries only, turning each gold list into a set and skipping the empty ones; "
+     "`ranked.get` with an empty default covers a query retrieval skipped. The hits are the size of the "
+     "intersection of the first k retrieved ids (as a set) with the gold set. Raise ValueError when no "
+     "query was scored, else return the two means as floats."),
     (Case("one query, k = 3", _pr_case({"q": ["a", "b", "c", "d"]}, {"q": {"b", "d"}}, 3)),
      Case("fewer results than k", _pr_case({"q": ["a", "b"]}, {"q": {"a"}}, 5)),
      Case("a query of gold that retrieval skipped", _pr_case({"q1": ["a", "b"]}, {"q1": {"a"}, "q2": {"c"}}, 2)),
@@ -480,13 +480,13 @@ def _cache_case(steps, maxsize):
 
 CACHE = Exercise(
     "07.cache", "an LRU cache of search results", "cached_search",
-    ("The key is (' '.join(query.lower().split()), k). On a hit (`key in cache`), move the entry to "
-     "the end of the dict (most recently used) and return it without searching. On a miss, call "
-     "search_fn(query, k), store the result at the end, and evict from the front (least recently "
-     "used) while the cache holds more than maxsize entries.",
-     "A dict keeps insertion order: `value = cache.pop(key); cache[key] = value` moves a hit to the "
-     "end; `del cache[next(iter(cache))]` drops the oldest entry. Test `if key in cache`, not `if "
-     "cache.get(key)`: an empty result list is a valid value."),
+    ("The key is the query lower-cased with its whitespace collapsed to single spaces, paired with k. "
+     "On a hit (`key in cache`), move the entry to the end of the dict (most recently used) and return "
+     "it without searching. On a miss, call search_fn(query, k), store the result at the end, and evict "
+     "from the front (least recently used) while the cache holds more than maxsize entries.",
+     "A dict keeps insertion order: popping a key and setting it again moves it to the end, and "
+     "`next(iter(cache))` is the oldest key. Test membership with `in`, not the truth of the cached "
+     "value: an empty result list is a valid value."),
     (Case("a miss, then the same query again", _cache_case([("vitamin D and bone", 5)] * 2, 4)),
      Case("the same query with other capitalisation and spacing",
           _cache_case([("Vitamin D and bone", 5), ("  vitamin d  AND bone ", 5)], 4)),
@@ -595,13 +595,13 @@ TOKEN_CHUNKS = Exercise(
     "search_token_chunks",
     ("Load the model from its folder. Cut each document into windows of `size` TOKENS of "
      "`model.tokenizer` (add_special_tokens=False, return_offsets_mapping=True gives each token's "
-     "character span), overlapping by `overlap` tokens; a chunk's provenance is (doc_id, start, "
-     "end) in characters. Encode the chunks' texts and the question, and return the k most "
-     "similar chunks.",
-     "`offsets = model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)"
-     "['offset_mapping']`; windows start at `range(0, max(n - overlap, 1), size - overlap)`; "
-     "span = `(offsets[s][0], offsets[min(s + size, n) - 1][1])`; then `model.encode(texts, "
-     "normalize_embeddings=True)` and a dot product with the question's vector."),
+     "character span), overlapping by `overlap` tokens; a chunk's provenance is (doc_id, start, end) in "
+     "characters. Encode the chunks' texts and the question, and return the k most similar chunks.",
+     "Calling `model.tokenizer` on a text with `add_special_tokens=False` and "
+     "`return_offsets_mapping=True` gives each token's (start, end) character span in its "
+     "'offset_mapping' (`verbose=False` silences the warning about texts longer than the model reads). "
+     "A window of tokens s to e becomes the span from token s's start to token e - 1's end. "
+     "`model.encode` with `normalize_embeddings=True` makes a dot product the cosine."),
     (Case("3 SciFact abstracts, windows of 64 tokens overlapping by 16, k = 4",
           _token_case(("13734012", "4983", "5836"), _QUESTIONS[0], 64, 16, 4)),
      Case("1 abstract, windows of 40 tokens overlapping by 10, k = 3",
@@ -614,5 +614,51 @@ TOKEN_CHUNKS = Exercise(
           _token_case(("13734012", "5836", "18670"), _QUESTIONS[2], 160, 32, 3))),
     points=3,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+CHUNK = held_back(
+    CHUNK,
+    Case("12 words, size 5, overlap 2", _chunk_case("k l m n o p q r s t u v", "d2", 5, 2)),
+    Case("the last window is shorter than size", _chunk_case("a1 a2 a3 a4 a5 a6 a7 a8 a9", "z", 3, 1)),
+    Case("a text shorter than one window", _chunk_case("Just two", "y", 6, 1)),
+    Case("an empty text gives no chunk", _chunk_case(" \n ", "e2", 3, 0)),
+    Case("irregular whitespace, an integer doc_id", _chunk_case(_synthetic(60, 41), 5836, 6, 3)),
+    Case("an abstract-sized text: 180 words, size 50, overlap 10", _chunk_case(_synthetic(61, 180), "4983", 50, 10)),
+    Case("overlap larger than size", _raises_case(2, 7, "overlap must be smaller than size")))
+_R2 = [_item("x#1", "alpha beta", 0.95), _item("y#0", "gamma delta epsilon zeta", 0.85), _item("x#3", "eta", 0.5)]
+_R_SKIP2 = [_item("p#0", "v " * 9, 0.9), _item("q#2", "u u", 0.8), _item("r#5", "t " * 5, 0.7), _item("s#1", "o", 0.2)]
+_R_DUP2 = [_item("m#0", "repeated words", 0.9), _item("n#1", "fresh", 0.8), _item("m#0", "repeated words", 0.9),
+           _item("o#4", "repeated words", 0.7)]
+PACK = held_back(
+    PACK,
+    Case("three chunks that all fit", _pack_case(_R2, 30)),
+    Case("a long chunk that does not fit, followed by shorter ones", _pack_case(_R_SKIP2, 6)),
+    Case("duplicates by id and by text", _pack_case(_R_DUP2, 40)),
+    Case("chunks that fill the budget exactly", _pack_case(_R2, 7)),
+    Case("a budget too small for any chunk", _pack_case(_R_SKIP2, 0)),
+    Case("ceil(characters / 4) tokens", _pack_case(_R_DUP2 + _R2, 9, _quarter_chars)),
+    Case("40 retrieved chunks with a repeat, budget 150", _pack_case(_random_items(60, 40), 150)))
+PR = held_back(
+    PR,
+    Case("one query, k = 2", _pr_case({"q": ["e", "f", "g"]}, {"q": {"f", "h"}}, 2)),
+    Case("fewer results than k, a query of gold that retrieval skipped",
+         _pr_case({"a": ["x"]}, {"a": {"x", "y"}, "b": {"z"}}, 4)),
+    Case("a query without gold evidence, an id retrieved twice",
+         _pr_case({"a": ["m", "m", "n"], "b": ["o"]}, {"a": ["m"], "b": set()}, 3)),
+    Case("40 queries, k = 3", _pr_case(*_many_pr(60, 40), 3)))
+CACHE = held_back(
+    CACHE,
+    Case("the same query with other capitalisation and spacing",
+         _cache_case([("Aspirin  Stroke", 3), ("aspirin stroke", 3), ("ASPIRIN\tstroke ", 3)], 2)),
+    Case("the same query with another k", _cache_case([("gene", 2), ("gene", 4), ("gene", 4), ("gene", 2)], 3)),
+    Case("a hit refreshes its entry", _cache_case([("p", 1), ("q", 1), ("r", 1), ("p", 1), ("s", 1), ("p", 1), ("q", 1)], 3)),
+    Case("a query with no results", _cache_case([("nothing matches", 5), ("other", 5), ("nothing matches", 5)], 2)),
+    Case("150 lookups drawn from 20 queries, maxsize 6",
+         _cache_case([(f"question {int(i)}", 3) for i in _rng(60).zipf(1.4, 150) % 20], 6)))
+TOKEN_CHUNKS = held_back(
+    TOKEN_CHUNKS,
+    Case("2 abstracts, windows of 48 tokens overlapping by 12, k = 3",
+         _token_case(("18670", "7912"), _QUESTIONS[1], 48, 12, 3)),
+    Case("1 abstract, windows of 80 tokens overlapping by 8, k = 2", _token_case(("13734012",), _QUESTIONS[0], 80, 8, 2)))
 
 EXERCISES = (CHUNK, PACK, PR, CACHE, TOKEN_CHUNKS)

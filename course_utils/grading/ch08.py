@@ -9,13 +9,15 @@ scale, positives among the negatives, > instead of >=...) the message names it, 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import math
 import re
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, as_array, call, expect_array
+from .cases import Case, Exercise, Fail, as_array, call, expect_array, held_back
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -110,13 +112,13 @@ _a2 = np.array([[1.0, 0.0], [0.0, 1.0]])
 _p2 = np.array([[0.8, 0.6], [0.6, 0.8]])
 MNRL = Exercise(
     "08.mnrl", "MultipleNegativesRankingLoss in numpy", "mnrl_loss",
-    ("Normalise the rows; candidates = the B positives (then the B negatives, if given); logits = "
-     "scale * anchors @ candidates.T, shape (B, B) or (B, 2B). Row i is a softmax classification "
-     "whose right answer is column i: loss_i = logsumexp(row i) - logits[i, i]. Return the mean.",
-     "`a, p = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, p))`; `c = p if negatives is "
-     "None else np.vstack([p, unit(negatives)])`; `s = scale * a @ c.T`; `m = s.max(axis=1, "
-     "keepdims=True)`; `lse = m[:, 0] + np.log(np.exp(s - m).sum(axis=1))`; return "
-     "`float(np.mean(lse - np.diag(s)))` (np.diag of a (B, 2B) matrix is the first B diagonal entries)."),
+    ("Normalise the rows; the candidates are the B positives (then the B negatives, if given); the "
+     "logits are scale times the anchors against the candidates, one row per anchor. Row i is a softmax "
+     "classification whose right answer is column i: loss_i = logsumexp(row i) - logits[i, i]. Return "
+     "the mean.",
+     "`np.vstack` stacks positives and negatives into one candidate matrix. For a log-sum-exp that does "
+     "not overflow, subtract each row's maximum before `np.exp` and add it back after `np.log`. "
+     "`np.diag` of a wide matrix gives the first B diagonal entries -- the right answers."),
     (Case("a batch of 2, unit vectors in 2 dimensions", _mnrl_case(_a2, _p2)),
      Case("a batch of 4 whose rows are not unit length", _mnrl_case(*_batch(1, 4, 8)[:2])),
      Case("hard negatives: one per anchor", _mnrl_case(*_batch(2, 3, 6))),
@@ -229,9 +231,9 @@ MINE = Exercise(
     ("For each query row, sort the documents by decreasing score; walk down that list and skip every "
      "known positive (qrels[query][doc] > 0) and the query's own document (doc id == query id); keep "
      "the first n that remain.",
-     "`order = np.argsort(-scores[i], kind='stable')`; `pos = {d for d, r in qrels.get(q, {}).items() "
-     "if r > 0}`; `negs = [doc_ids[j] for j in order if doc_ids[j] not in pos and doc_ids[j] != q][:n]`. "
-     "Filter BEFORE cutting to n, and use `.get(q, {})` for a query without judgments."),
+     "A stable `np.argsort` of the negated row gives the documents best first (equal scores keep their "
+     "order). Collect the positives of the query into a set, with `qrels.get` and an empty default for "
+     "a query without judgments; filter the ordered ids BEFORE cutting the list to n."),
     (Case("2 queries, 5 documents, n = 2", _mine_case(_s_small, ["q1", "q2"], _ids_small,
                                                       {"q1": {"d0": 1}, "q2": {"d1": 1, "d3": 1}}, 2)),
      Case("the positives are the highest-scoring documents", _mine_case(*_mine_data(1, 4, 30, n_pos=3), 3)),
@@ -364,10 +366,10 @@ LEAK = Exercise(
      "length). A test query is 'exact' if its normalised text equals a training query's (report the "
      "first such), otherwise 'near' if its highest cosine to the training queries is >= threshold "
      "(report that training query). Clean test queries are not in the result.",
-     "`norm = lambda t: ' '.join(re.findall(r'\\w+', t.lower()))`; `first = {}` then `first.setdefault("
-     "norm(t), j)` over the training texts; `sims = unit(test_vecs) @ unit(train_vecs).T`; for each "
-     "test row i: `if norm(t) in first: out[i] = ('exact', first[norm(t)])` `elif sims[i].max() >= "
-     "threshold: out[i] = ('near', int(sims[i].argmax()))`."),
+     "Normalise texts with `re.findall` of word characters on the lower-cased text, joined by spaces; a "
+     "dict from normalised training text to its first index (`setdefault`) answers the exact check. For "
+     "the near check, normalise the vectors' rows and take one matrix product; each test row's `max` "
+     "and `argmax` give the best training match."),
     (Case("exact duplicates up to case, spacing and punctuation",
           _leak_case(_TEST, _TRAIN, *_leak_vectors(1, 4, 4, 16, []), 0.9)),
      Case("a near-duplicate by cosine (vectors not of unit length)",
@@ -422,8 +424,9 @@ ADAPTER = Exercise(
     "08.adapter", "a linear adapter in closed form", "fit_adapter",
     ("Ridge regression with a matrix target: minimise ||Q W - P||^2 + lam ||W||^2 over W (d x d). "
      "Setting the gradient to zero gives the normal equations (Q^T Q + lam I) W = Q^T P.",
-     "`d = Q.shape[1]`; `return np.linalg.solve(Q.T @ Q + lam * np.eye(d), Q.T @ P)` -- solve, "
-     "rather than inverting the matrix, is faster and more accurate."),
+     "`np.linalg.solve` solves A W = B for W without forming an inverse; here A is Q^T Q with lam added "
+     "on its diagonal (`np.eye`) and B is Q^T P. Solving is faster and more accurate than "
+     "`np.linalg.inv`."),
     (Case("an exact linear map, lam = 0", _adapter_case(*_adapter_data(1, 20, 3, noise=0.0), 0.0)),
      Case("noisy targets, lam = 1", _adapter_case(*_adapter_data(2, 50, 4), 1.0)),
      Case("fewer rows than dimensions (lam > 0 makes it solvable)", _adapter_case(*_adapter_data(3, 5, 8), 0.5)),
@@ -472,9 +475,10 @@ def _mine_reference(anchors, positives, corpus, num_negatives, range_min):
     from sentence_transformers.util import mine_hard_negatives
 
     datasets.disable_progress_bars()
-    found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
-                                _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
-                                sampling_strategy="top", output_format="triplet", verbose=False)
+    with contextlib.redirect_stderr(io.StringIO()):   # its scoring loop draws a bar even with verbose=False
+        found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
+                                    _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
+                                    sampling_strategy="top", output_format="triplet", verbose=False)
     return [(r["anchor"], r["positive"], r["negative"]) for r in found]
 
 
@@ -522,10 +526,10 @@ MINE_LIBRARY = Exercise(
     ("Load the model from its folder (`SentenceTransformer(model_path)`), put the pairs in a "
      "`datasets.Dataset` with columns anchor and positive, and let `mine_hard_negatives` search "
      "`corpus` for the most similar texts that are not the pair's positive.",
-     "`mine_hard_negatives(Dataset.from_dict({'anchor': anchors, 'positive': positives}), model, "
-     "corpus=corpus, num_negatives=num_negatives, range_min=range_min, sampling_strategy='top', "
-     "output_format='triplet', verbose=False)`; return `[(r['anchor'], r['positive'], "
-     "r['negative']) for r in result]`."),
+     "`sentence_transformers.util.mine_hard_negatives` takes the pairs as a `datasets.Dataset` "
+     "(`Dataset.from_dict`), the model and the corpus; pass the given number of negatives and range_min "
+     "through, ask for the top-ranked candidates (sampling_strategy) and for one row per negative "
+     "(output_format), and turn its rows into tuples of texts."),
     (Case("4 medical claims with their paraphrases, 10 distractors, 2 negatives each",
           _mine_library_case(4, 2, 0, 10)),
      Case("6 pairs, 14 distractors, 1 negative each, skipping the top 2 candidates (range_min = 2)",
@@ -536,5 +540,48 @@ MINE_LIBRARY = Exercise(
           _mine_library_case(5, 1, 0, 0))),
     points=2,
 )
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+MNRL = held_back(
+    MNRL,
+    Case("a batch of 5 whose rows are not unit length", _mnrl_case(*_batch(60, 5, 6)[:2])),
+    Case("hard negatives, scale 10", _mnrl_case(*_batch(61, 4, 8), scale=10.0)),
+    Case("a batch of 1", _mnrl_case(*_batch(62, 1, 3)[:2])),
+    Case("a batch of 16 x 384, float32, with hard negatives", _mnrl_case(*_batch(63, 16, 384, dtype=np.float32))),
+    Case("float32 unit vectors and scale 80", _mnrl_case(*_batch(64, 6, 12, noise=0.1, dtype=np.float32, unit=True),
+                                                         scale=80.0)))
+_s_small2 = np.array([[0.2, 0.9, 0.4, 0.8, 0.6, 0.1], [0.7, 0.3, 0.95, 0.5, 0.6, 0.65]])
+_ids_small2 = ["e0", "e1", "e2", "e3", "e4", "e5"]
+MINE = held_back(
+    MINE,
+    Case("the positives are the highest-scoring documents", _mine_case(*_mine_data(60, 5, 25, n_pos=2), 2)),
+    Case("a document judged 0, a query without any judgment", _mine_case(
+        _s_small2, ["r1", "r2"], _ids_small2, {"r1": {"e1": 1, "e3": 0}}, 3)),
+    Case("queries that are also documents of the corpus", _mine_case(*_mine_data(61, 6, 30, self_in_corpus=True), 3)),
+    Case("n larger than the number of non-positive documents", _mine_case(
+        _s_small2, ["r1", "r2"], _ids_small2, {"r1": {"e0": 1}, "r2": {"e2": 1, "e5": 2}}, 8)),
+    Case("150 queries, 800 documents, n = 4", _mine_case(*_mine_data(62, 150, 800), 4)))
+_TRAIN2 = ["Metformin lowers blood glucose.", "Smoking causes lung cancer.", "metformin lowers blood glucose"]
+_TEST2 = ["METFORMIN: lowers blood-glucose", "Sleep helps memory.", "Smoking  causes lung cancer"]
+LEAK = held_back(
+    LEAK,
+    Case("exact duplicates up to case, spacing and punctuation; a text twice in training",
+         _leak_case(_TEST2, _TRAIN2, *_leak_vectors(60, 3, 3, 12, []), 0.9)),
+    Case("near-duplicates by cosine (vectors not of unit length)",
+         _leak_case(["a", "b", "c", "d"], ["e", "f", "g"], *_leak_vectors(61, 4, 3, 12, [(0, 2), (3, 1)]), 0.85)),
+    Case("an exact duplicate whose cosine is also above the threshold",
+         _leak_case(_TEST2[2:], _TRAIN2, *_leak_vectors(62, 1, 3, 12, [(0, 0)]), 0.9)),
+    Case("no leak at all", _leak_case(["x y"], ["y x", "z"], *_leak_vectors(63, 1, 2, 6, []), 0.95)))
+ADAPTER = held_back(
+    ADAPTER,
+    Case("an exact linear map, lam = 0", _adapter_case(*_adapter_data(60, 15, 4, noise=0.0), 0.0)),
+    Case("noisy targets, lam = 0.3", _adapter_case(*_adapter_data(61, 40, 6), 0.3)),
+    Case("fewer rows than dimensions", _adapter_case(*_adapter_data(62, 4, 10), 2.0)),
+    Case("a large lam", _adapter_case(*_adapter_data(63, 25, 3), 500.0)),
+    Case("300 pairs, 48 dimensions, float32", _adapter_case(*(x.astype(np.float32) for x in _adapter_data(64, 300, 48)), 1.0)))
+MINE_LIBRARY = held_back(
+    MINE_LIBRARY,
+    Case("6 pairs, 5 distractors, 2 negatives each", _mine_library_case(6, 2, 0, 5)),
+    Case("4 pairs, 12 distractors, 1 negative each, range_min = 1", _mine_library_case(4, 1, 1, 12)))
 
 EXERCISES = (MNRL, MINE, LEAK, ADAPTER, MINE_LIBRARY)

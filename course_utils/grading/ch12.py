@@ -2,7 +2,8 @@
 
 Exercises: the scatter-gather merge of per-shard top-k lists (`merge_topk`), the plan of a
 resumed embedding job from the shards already written (`resume_plan`: which documents are still
-to do, which shard files to delete), and the nodes a deadline needs (`nodes_needed`). Reference
+to do, which shard files to delete), the nodes a deadline needs (`nodes_needed`), and FAISS's own
+scatter-gather (`sharded_search` with `faiss.IndexShards`, checked against exact search). Reference
 answers are computed here at check time from seeded inputs; a wrong answer that matches a known
 mistake (shards concatenated without a sort, worst first, FAISS's -1 padding kept, ties broken
 by position, a cut-off shard trusted, documents done twice, floor instead of ceiling, hours not
@@ -14,7 +15,8 @@ import math
 
 import numpy as np
 
-from .cases import Case, Exercise, Fail, call
+from .cases import Case, Exercise, Fail, call, expect_hits, held_back
+from .vectors import scifact_vectors
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -110,9 +112,10 @@ MERGE = Exercise(
     ("Put the shards' lists side by side (np.concatenate along axis 1), give the padding id -1 a score "
      "of -inf, then sort each row by score, best first, with ties going to the smaller id, and keep the "
      "first k columns (pad with -inf / -1 if there are fewer than k candidates).",
-     "`S = np.concatenate(shard_scores, 1)`; `I = np.concatenate(shard_ids, 1)`; `S = np.where(I < 0, "
-     "-np.inf, S)`; `order = np.lexsort((I, -S), axis=1)[:, :k]`; `S, I = np.take_along_axis(S, order, 1), "
-     "np.take_along_axis(I, order, 1)`; then pad to k columns and set ids to -1 where S is -inf."),
+     "`np.concatenate` along axis 1 puts the shards side by side; `np.where` sets the padding's scores "
+     "to -inf. `np.lexsort` sorts by several keys at once (the LAST key is the primary one): negated "
+     "scores first, then ids for ties. Reorder both arrays with `np.take_along_axis`, then pad to k "
+     "columns."),
     (Case("two shards, one query, easy to check by hand", _merge_case(*_a, 3)),
      Case("two shards of 50 documents, 6 queries, k = 5", _merge_case(*_shard_lists(1, 6, 100, 2, 5), 5)),
      Case("five shards, 20 queries, k = 10", _merge_case(*_shard_lists(2, 20, 400, 5, 10), 10)),
@@ -173,10 +176,11 @@ def _many_shards(seed):
 RESUME = Exercise(
     "12.resume", "resuming an interrupted embedding job", "resume_plan",
     ("A shard that reads fine holds finished documents; a shard that cannot be read (None) was cut off "
-     "by a crash and must be deleted, so its documents count as not done. `todo` = the ids of `all_ids`, "
-     "in their order, that are in no readable shard.",
-     "`done = {i for ids in shards.values() if ids is not None for i in ids}`; `todo = [i for i in all_ids "
-     "if i not in done]`; `delete = sorted(name for name, ids in shards.items() if ids is None)`."),
+     "by a crash and must be deleted, so its documents count as not done. `todo` = the ids of "
+     "`all_ids`, in their order, that are in no readable shard.",
+     "A set comprehension over the readable shards' ids gives what is done; a list comprehension over "
+     "all_ids keeps their order for `todo`; the unreadable shards' names, `sorted`, are the ones to "
+     "delete."),
     (Case("nothing written yet", _resume_case(["a", "b", "c"], {})),
      Case("everything written", _resume_case(["a", "b"], {"s0": ["b"], "s1": ["a"]})),
      Case("one shard cut off by a crash", _resume_case(["a", "b", "c", "d"], {"s0": ["a", "b"], "s1": None})),
@@ -220,9 +224,10 @@ def _nodes_case(n_docs, docs_per_second, hours, actors_per_node):
 NODES = Exercise(
     "12.nodes", "nodes for a deadline", "nodes_needed",
     ("One actor embeds docs_per_second documents per second, so it does docs_per_second * hours * 3600 "
-     "before the deadline. Count the actors needed (round up), then the nodes that hold them (round up).",
-     "`actors = math.ceil(n_docs / (docs_per_second * hours * 3600))`; "
-     "`return math.ceil(actors / actors_per_node)`."),
+     "before the deadline. Count the actors needed (round up), then the nodes that hold them (round "
+     "up).",
+     "Two roundings up with `math.ceil`: the actors (documents over what one actor embeds before the "
+     "deadline, with hours in seconds), then the nodes (actors over actors per node)."),
     (Case("3,600 documents, 1 per second, 1 hour, 1 actor per node", _nodes_case(3600, 1.0, 1.0, 1)),
      Case("10 million documents at 50 per second in a day, 16 actors per node", _nodes_case(10_000_000, 50.0, 24.0, 16)),
      Case("1 billion documents at 50 per second in a day, 16 actors per node", _nodes_case(1_000_000_000, 50.0, 24.0, 16)),
@@ -231,4 +236,80 @@ NODES = Exercise(
     points=1,
 )
 
-EXERCISES = (MERGE, RESUME, NODES)
+# --- 12.faiss_shards: faiss.IndexShards over per-shard IndexFlatIP = exact search ---------------------
+def _scifact_vectors() -> np.ndarray:
+    """The first 2040 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
+    return scifact_vectors(2040)
+
+
+def _shards_case(n_docs, n_queries, n_shards, k, offset=0):
+    def run(fn):
+        vectors = _scifact_vectors()
+        docs, queries = vectors[offset:offset + n_docs], vectors[2000:2000 + n_queries]
+        out = call(fn, docs, queries, n_shards, k, names=("doc_vectors", "query_vectors", "n_shards", "k"))
+        scores, ids = expect_hits(out, n_queries, k)
+        full = queries.astype(np.float64) @ docs.astype(np.float64).T
+        exact = np.argsort(-full, axis=1, kind="stable")[:, :k]
+        if np.array_equal(ids, exact):
+            if not np.allclose(scores, np.take_along_axis(full, exact, 1), atol=1e-4):
+                raise Fail("the ids are right but the scores are not the inner products (IndexFlatIP per shard)")
+            return
+        starts = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n_docs), n_shards)])
+        local = exact - starts[np.searchsorted(starts, exact, side="right") - 1]
+        if n_shards > 1 and np.array_equal(ids, local):
+            raise Fail("the ids are positions inside a shard, not rows of doc_vectors: build the IndexShards "
+                       "with successive_ids=True (each shard's ids then continue where the previous ended)")
+        if n_shards > 1 and (ids < starts[1]).all():
+            raise Fail("every result comes from the first shard: add every shard to the IndexShards")
+        raise Fail(f"{int((ids != exact).sum())} of {ids.size} ids differ from the exact top-k over all "
+                   "documents: every shard searched, each result's id its row in doc_vectors, best first")
+    return run
+
+
+FAISS_SHARDS = Exercise(
+    "12.faiss_shards", "scatter-gather with faiss.IndexShards (= exact search)", "sharded_search",
+    ("Split the document vectors into n_shards contiguous parts; give each part its own exact index "
+     "(`faiss.IndexFlatIP`) and put them into one `faiss.IndexShards`, which sends a search to every "
+     "shard and merges their top-k lists -- the scatter-gather of the chapter, in one process. The "
+     "result must equal exact search over all documents.",
+     "`faiss.IndexShards(d, threaded, successive_ids)`: with successive_ids the ids of shard 2 "
+     "continue after those of shard 1, so they are rows of doc_vectors. `add_shard` takes each "
+     "filled sub-index; keep the sub-indexes referenced in a Python list while you search (the "
+     "IndexShards does not own them). `np.array_split` cuts the rows into parts."),
+    (Case("1,000 SciFact abstracts in 4 shards, 10 other abstracts as queries, k = 5", _shards_case(1000, 10, 4, 5)),
+     Case("2 shards of unequal size, k = 10", _shards_case(999, 8, 2, 10)),
+     Case("one shard (the plain exact search)", _shards_case(500, 6, 1, 3)),
+     Case("7 shards, k = 1", _shards_case(1400, 12, 7, 1)),
+     Case("k larger than a shard: 5 shards of 20 documents, k = 30", _shards_case(100, 5, 5, 30))),
+    points=2,
+)
+FAISS_SHARDS = held_back(
+    FAISS_SHARDS,
+    Case("1,200 other abstracts in 3 shards, k = 6", _shards_case(1200, 9, 3, 6, offset=500)),
+    Case("6 shards of 25 documents, k = 40", _shards_case(150, 4, 6, 40, offset=1000)))
+
+
+# --- held-back cases: the public situations again, with other inputs (graded; `check` never runs them)
+MERGE = held_back(
+    MERGE,
+    Case("three shards, 5 queries, k = 4", _merge_case(*_shard_lists(60, 5, 90, 3, 4), 4)),
+    Case("four shards, 15 queries, k = 8", _merge_case(*_shard_lists(61, 15, 320, 4, 8), 8)),
+    Case("a shard with fewer than k documents", _merge_case(*_shard_lists(62, 3, 10, 2, 7), 7)),
+    Case("fewer documents in all shards together than k", _merge_case(*_shard_lists(63, 2, 4, 2, 6), 6)),
+    Case("many tied scores across shards", _merge_case(*_shard_lists(64, 6, 40, 4, 5, d=3, ties=True), 5)))
+RESUME = held_back(
+    RESUME,
+    Case("nothing written yet", _resume_case(["x", "y"], {})),
+    Case("two shards cut off, one fine", _resume_case(["p", "q", "r", "s", "t"],
+                                                      {"a": None, "b": ["s", "q"], "c": None})),
+    Case("ids in another order than the shards hold them", _resume_case(["e", "d", "c", "b", "a"],
+                                                                      {"s1": ["a", "c"], "s0": ["e"]})),
+    Case("300 documents, 11 shards, two cut off", _resume_case(*_many_shards(60))))
+NODES = held_back(
+    NODES,
+    Case("7,200 documents, 1 per second, 1 hour, 1 actor per node", _nodes_case(7200, 1.0, 1.0, 1)),
+    Case("50 million documents at 40 per second in 12 hours, 8 actors per node", _nodes_case(50_000_000, 40.0, 12.0, 8)),
+    Case("a rate that does not divide evenly", _nodes_case(2_345_678, 9.7, 3.5, 5)),
+    Case("a tiny job", _nodes_case(3, 10.0, 0.5, 4)))
+
+EXERCISES = (MERGE, RESUME, NODES, FAISS_SHARDS)

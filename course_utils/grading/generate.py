@@ -4,7 +4,8 @@ In every cell, each region from a `### BEGIN SOLUTION` line to its `### END SOLU
 replaced by one line at the BEGIN marker's indentation: `raise NotImplementedError(...)` in a code
 cell, `*Your answer here.*` in a markdown cell. Outputs, execution counts and execution metadata
 are cleared, and the cell papermill injects when the solution is executed (`injected-parameters`)
-is dropped; tags and the notebook's metadata (kernel, `course.chapter`) are kept.
+is dropped, and so are saved widget states; tags and the notebook's metadata (kernel,
+`course.chapter`) are kept.
 
 >>> print(strip_solutions("def f(x):\\n    ### BEGIN SOLUTION\\n    return x\\n    ### END SOLUTION"))
 def f(x):
@@ -53,6 +54,7 @@ def exercise_notebook(solution) -> nbformat.NotebookNode:
     """The exercise version of a solution notebook (a new object; the input is not changed)."""
     nb = copy.deepcopy(solution)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)      # progress-bar widget states saved by an execution
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     for i, cell in enumerate(nb.cells):
         try:

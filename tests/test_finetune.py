@@ -125,12 +125,22 @@ def test_train_bi_encoder_validates():
 def test_tiny_training_run_saves_reloads_and_caches(tmp_path):
     import datasets  # noqa: F401  (the trainer needs it; pinned)
     rows = [{"anchor": f"claim number {i} about topic {i}", "positive": f"abstract {i} on topic {i}"} for i in range(8)]
-    model = finetune.train_bi_encoder(rows, batch_size=4, max_steps=1, root=tmp_path, show_progress=False)
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    evaluator = InformationRetrievalEvaluator({"q1": "claim number 1 about topic 1"},
+                                              {f"d{i}": f"abstract {i} on topic {i}" for i in range(4)},
+                                              {"q1": {"d1"}}, name="val", write_csv=False)
+    model = finetune.train_bi_encoder(rows, batch_size=4, max_steps=2, root=tmp_path, show_progress=False,
+                                      log_every=1, evaluator=evaluator, eval_every=2)
     assert model.trained_now and model.course_model_id.startswith("minilm-ft-")
-    assert model.training_info["steps"] == 1 and model.training_info["rows"] == 8
-    again = finetune.train_bi_encoder(rows, batch_size=4, max_steps=1, root=tmp_path, show_progress=False)
+    info = model.training_info
+    assert info["steps"] == 2 and info["rows"] == 8
+    assert [step for step, _ in info["loss_log"]] == [1, 2] and all(loss > 0 for _, loss in info["loss_log"])
+    assert [step for step, _ in info["eval_log"]] == [2] and 0 <= info["eval_log"][0][1]["val_cosine_ndcg@10"] <= 1
+    # logging and evaluation do not change the weights, so they are not part of the cache key
+    again = finetune.train_bi_encoder(rows, batch_size=4, max_steps=2, root=tmp_path, show_progress=False)
     assert not again.trained_now and again.course_model_id == model.course_model_id
+    assert again.training_info["eval_log"] == info["eval_log"]
     a, b = model.encode(["a test sentence"]), again.encode(["a test sentence"])
     assert np.allclose(a, b, atol=1e-5)
-    other = finetune.train_bi_encoder(rows, batch_size=4, max_steps=1, seed=1, root=tmp_path, show_progress=False)
+    other = finetune.train_bi_encoder(rows, batch_size=4, max_steps=2, seed=1, root=tmp_path, show_progress=False)
     assert other.course_model_id != model.course_model_id            # new config -> new id -> new cache

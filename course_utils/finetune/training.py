@@ -88,15 +88,22 @@ def train_bi_encoder(rows: Sequence[Mapping], loss: str = "mnrl", *, epochs: flo
                      learning_rate: float = 3e-5, batch_size: int = 32,
                      max_steps: int | None = None, warmup: float = 0.1, scale: float = 20.0,
                      seed: int = 0, name: str = "minilm-ft", base_model: str | Path | None = None,
-                     root: str | Path | None = None, show_progress: bool = True):
+                     root: str | Path | None = None, show_progress: bool = True,
+                     log_every: int = 10, evaluator=None, eval_every: int | None = None):
     """Fine-tune all-MiniLM-L6-v2 on `rows`; cached on disk by configuration + rows.
 
     rows: dicts {"anchor", "positive"[, "negative"]} for loss="mnrl" (in-batch negatives, plus
     hard negatives when present; batches never hold the same text twice), or
     {"sentence1", "sentence2", "score"} for loss="cosine" (CosineSimilarityLoss: squared error
-    between cosine and score). max_steps: stop early (None: full epochs).
+    between cosine and score). max_steps: stop early (None: full epochs). base_model: a folder
+    to start from (e.g. a model this function saved), default all-MiniLM-L6-v2.
+    log_every: log the training loss every that many steps; evaluator: a sentence-transformers
+    evaluator (e.g. `InformationRetrievalEvaluator`) run every `eval_every` steps (default log_every).
+    Neither changes the weights, so neither is part of the cache key: a cached model keeps the
+    logs of the run that trained it.
     Returns the SentenceTransformer with `course_model_id` (its folder name), `trained_now`
-    and `training_info` (config + seconds, steps, steps per second).
+    and `training_info` (config + seconds, steps, steps per second, "loss_log" [[step, loss]],
+    "eval_log" [[step, {metric: value}]]).
     >>> model = train_bi_encoder(rows, max_steps=4)           # doctest: +SKIP
     >>> model.course_model_id                                  # doctest: +SKIP
     'minilm-ft-1c0ffee2b4d1'
@@ -120,7 +127,7 @@ def train_bi_encoder(rows: Sequence[Mapping], loss: str = "mnrl", *, epochs: flo
     if (folder / "config.json").exists():
         return load_bi_encoder(folder, trained_now=False)
     with _quiet_loading():
-        model, stats = _fit(rows, base, config, show_progress)
+        model, stats = _fit(rows, base, config, show_progress, log_every, evaluator, eval_every)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
         model.save(str(tmp))
@@ -145,7 +152,8 @@ def _quiet_loading():
             hf_logging.enable_progress_bar()
 
 
-def _fit(rows, base: Path, config: dict, show_progress: bool):
+def _fit(rows, base: Path, config: dict, show_progress: bool, log_every: int, evaluator,
+         eval_every: int | None):
     import datasets
     import torch
     from sentence_transformers import (
@@ -156,10 +164,12 @@ def _fit(rows, base: Path, config: dict, show_progress: bool):
     from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
 
     set_seed(config["seed"])
     torch.manual_seed(config["seed"])
     model = SentenceTransformer(str(base), device="cpu")
+    model.model_card_data.generate_widget_examples = False   # no "Computing widget examples" bar
     train = datasets.Dataset.from_list(rows)
     if config["loss"] == "mnrl":
         objective = losses.MultipleNegativesRankingLoss(model, scale=config["scale"])
@@ -173,16 +183,23 @@ def _fit(rows, base: Path, config: dict, show_progress: bool):
             per_device_train_batch_size=config["batch_size"], learning_rate=config["lr"],
             warmup_steps=config["warmup"], seed=config["seed"], data_seed=config["seed"],
             batch_sampler=sampler, save_strategy="no", report_to="none", use_cpu=True,
-            logging_steps=10, disable_tqdm=not show_progress, dataloader_num_workers=0)
+            logging_steps=log_every, disable_tqdm=not show_progress, dataloader_num_workers=0,
+            **(dict(eval_strategy="steps", eval_steps=eval_every or log_every) if evaluator else {}))
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train,
-                                             loss=objective)
+                                             loss=objective, evaluator=evaluator)
+        if not show_progress:   # quiet: no bar, and no dict printed at every logging step
+            trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
-    losses_logged = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    history = trainer.state.log_history
+    loss_log = [[h["step"], h["loss"]] for h in history if "loss" in h]
+    eval_log = [[h["step"], {k.removeprefix("eval_"): v for k, v in h.items()
+                             if k.startswith("eval_") and isinstance(v, float)}]
+                for h in history if any(k.startswith("eval_") for k in h)]
     stats = dict(seconds=seconds, steps=int(result.global_step),
                  steps_per_second=result.global_step / seconds,
-                 final_loss=float(result.training_loss), loss_log=losses_logged)
+                 final_loss=float(result.training_loss), loss_log=loss_log, eval_log=eval_log)
     return model, stats
 
 

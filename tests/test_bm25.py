@@ -92,6 +92,22 @@ def test_ties_go_to_the_smaller_row_even_at_the_kth_place():
     assert hits.scores[0, 0] == hits.scores[0, 1]
 
 
+def test_top_k_on_a_large_corpus_equals_a_full_sort_of_the_scores():
+    """The block-maximum shortcut (taken when n_docs > k * 128) against a stable sort of every
+    score: many exact ties (a 30-word vocabulary), repeated query words, k up to 20."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    docs = [list(rng.choice(words, size=int(n))) for n in rng.integers(1, 6, 5000)]
+    queries = [list(rng.choice(words, size=int(n))) for n in rng.integers(1, 4, 40)]
+    index = bm25.BM25(variant="lucene").fit(docs)
+    scores = index.scores(queries)
+    for k in (1, 10, 20):
+        hits = index.search(queries, k=k)
+        for row, s in zip(hits.ids, scores):
+            expected = [i for i in np.argsort(-s, kind="stable") if s[i] > 0][:k]
+            assert row[:len(expected)].tolist() == expected
+
+
 def test_search_batches_give_the_same_hits():
     index = bm25.BM25().fit(DOCS)
     queries = ["cat", "dog mat", "red bird", "cats dogs"]

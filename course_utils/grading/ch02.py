@@ -433,11 +433,6 @@ POST_FILTER = Exercise(
 _SCIFACT_ROWS = 1500   # SciFact abstracts (precomputed all-MiniLM-L6-v2 vectors) used as the corpus
 
 
-def _scifact_vectors() -> np.ndarray:
-    """The first _SCIFACT_ROWS + 40 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
-    return scifact_vectors(_SCIFACT_ROWS + 40)
-
-
 def _filtered_reference(docs, queries, allowed, k):
     docs, queries = np.asarray(docs, np.float64), np.asarray(queries, np.float64)
     allowed = np.unique(np.asarray(list(allowed), np.int64))
@@ -488,7 +483,7 @@ def _check_filtered(out, docs, queries, allowed, k):
 
 def _faiss_filter_case(n_docs, n_queries, allowed_fraction, k, seed, tiny_allowed=None):
     def run(fn):
-        vectors = _scifact_vectors()
+        vectors = scifact_vectors(_SCIFACT_ROWS + 40)
         docs = vectors[:n_docs]
         queries = vectors[_SCIFACT_ROWS:_SCIFACT_ROWS + n_queries]
         rng = _rng(seed)

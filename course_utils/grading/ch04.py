@@ -334,11 +334,6 @@ RECALL = Exercise(
 
 
 # --- 04.tune_nprobe: faiss.index_factory + nprobe tuned to a recall target ------------------------
-def _scifact_vectors() -> np.ndarray:
-    """The first 2040 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
-    return scifact_vectors(2040)
-
-
 def _ivf_ids(vectors, queries, factory, k, nprobes):
     """{nprobe: ids} of FAISS's own IVF index built as the exercise says (a fresh index each call)."""
     import faiss
@@ -362,7 +357,7 @@ def _tune_case(n_docs, n_queries, nlist, k, target):
     factory = f"IVF{nlist},Flat"
 
     def run(fn):
-        all_vectors = _scifact_vectors()
+        all_vectors = scifact_vectors(2040)
         vectors, queries = all_vectors[:n_docs], all_vectors[2000:2000 + n_queries]
         out = call(fn, vectors, queries, factory, k, target,
                    names=("vectors", "queries", "factory", "k", "target"))

@@ -218,17 +218,12 @@ PII = Exercise(
 
 
 # --- 09.lance_prefilter: a LanceDB table searched with a metadata prefilter ---------------------
-def _scifact_vectors() -> np.ndarray:
-    """The first 820 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
-    return scifact_vectors(820)
-
-
 _SOURCES = ("pubmed", "preprint", "journal")
 
 
 def _lance_rows(n: int, seed: int) -> list[dict]:
     rng = _rng(seed)
-    vectors = _scifact_vectors()[:n]
+    vectors = scifact_vectors(820)[:n]
     return [{"id": int(i), "year": int(rng.integers(1995, 2021)), "source": str(rng.choice(_SOURCES)),
              "vector": vectors[i].tolist()} for i in range(n)]
 
@@ -243,7 +238,7 @@ def _lance_reference(rows, query, keep, k):
 def _lance_case(n, seed, query_row, where, keep, k):
     def run(fn):
         rows = _lance_rows(n, seed)
-        query = _scifact_vectors()[800 + query_row].astype(np.float32)
+        query = scifact_vectors(820)[800 + query_row].astype(np.float32)
         out = call(fn, rows, query, where, k, names=("rows", "query_vector", "where", "k"))
         want = _lance_reference(rows, query, keep, k)
         if out is None:

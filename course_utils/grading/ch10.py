@@ -449,11 +449,6 @@ BATCHES = Exercise(
 
 
 # --- 10.binary_faiss: quantize_embeddings("ubinary") + faiss.IndexBinaryFlat + float rescoring ----
-def _scifact_vectors() -> np.ndarray:
-    """The first 2060 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
-    return scifact_vectors(2060)
-
-
 def _hamming_candidates(docs, queries, n):
     """FAISS's own binary search, as the exercise asks for it (the reference's candidates)."""
     import faiss
@@ -477,7 +472,7 @@ def _float_rescored(docs, queries, cand, k):
 
 def _binary_faiss_case(n_docs, n_queries, k, multiplier):
     def run(fn):
-        vectors = _scifact_vectors()
+        vectors = scifact_vectors(2060)
         docs, queries = vectors[:n_docs], vectors[2000:2000 + n_queries]
         out = call(fn, docs, queries, k, multiplier, names=("doc_vectors", "query_vectors", "k", "rescore_multiplier"))
         scores, ids = expect_hits(out, n_queries, k)

@@ -237,14 +237,9 @@ NODES = Exercise(
 )
 
 # --- 12.faiss_shards: faiss.IndexShards over per-shard IndexFlatIP = exact search ---------------------
-def _scifact_vectors() -> np.ndarray:
-    """The first 2040 precomputed SciFact vectors (float32, unit length, read-only), loaded once."""
-    return scifact_vectors(2040)
-
-
 def _shards_case(n_docs, n_queries, n_shards, k, offset=0):
     def run(fn):
-        vectors = _scifact_vectors()
+        vectors = scifact_vectors(2040)         # the precomputed SciFact vectors: 2000 documents, then queries
         docs, queries = vectors[offset:offset + n_docs], vectors[2000:2000 + n_queries]
         out = call(fn, docs, queries, n_shards, k, names=("doc_vectors", "query_vectors", "n_shards", "k"))
         scores, ids = expect_hits(out, n_queries, k)

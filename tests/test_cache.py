@@ -56,3 +56,27 @@ def test_no_temp_files_left(tmp_path):
 def test_bad_namespace(bad, tmp_path):
     with pytest.raises(ValueError, match="namespace"):
         EmbeddingCache(bad, root=tmp_path)
+
+
+def test_many_small_puts_are_merged_and_nothing_is_lost(tmp_path, monkeypatch):
+    from course_utils.embeddings import cache as cache_mod
+    monkeypatch.setattr(cache_mod, "MAX_SHARDS", 8)
+    cache = EmbeddingCache("per-query", root=tmp_path)
+    texts = [f"query {i}" for i in range(30)]
+    for i, t in enumerate(texts):                    # one put per call, as a per-query scorer does
+        cache.put([t], np.full((1, 1), i, np.float32))
+    shards = list((tmp_path / "per-query").glob("shard-*.npz"))
+    assert 1 <= len(shards) <= 8
+    fresh = EmbeddingCache("per-query", root=tmp_path)       # another process reads it all back
+    found, missing = fresh.get(texts)
+    assert not missing and [float(found[i][0]) for i in range(30)] == list(range(30))
+
+
+def test_compact_skips_a_shard_merged_away_meanwhile(tmp_path, recwarn):
+    cache = EmbeddingCache("race", root=tmp_path)
+    for t in "abc":
+        cache.put([t], np.ones((1, 2), np.float32))
+    other = EmbeddingCache("race", root=tmp_path)
+    other.compact()                                  # the first cache's shard files are gone now
+    assert not cache._read_shard(tmp_path / "race" / "shard-0000000000000000.npz")
+    assert len(EmbeddingCache("race", root=tmp_path)) == 3 and not recwarn.list

@@ -22,9 +22,9 @@ model's in the embedding cache. Model cache: $COURSE_MODEL_CACHE, default data/c
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -108,7 +108,7 @@ def train_bi_encoder(rows: Sequence[Mapping], loss: str = "mnrl", *, epochs: flo
     >>> model.course_model_id                                  # doctest: +SKIP
     'minilm-ft-1c0ffee2b4d1'
     """
-    from course_utils.models.loading import model_path, set_offline
+    from course_utils.models.loading import model_path, quiet_loading, set_offline
 
     set_offline()
     if loss not in LOSSES:
@@ -126,7 +126,7 @@ def train_bi_encoder(rows: Sequence[Mapping], loss: str = "mnrl", *, epochs: flo
     folder = Path(root or model_cache_dir()) / f"{name}-{_config_key(rows, config)}"
     if (folder / "config.json").exists():
         return load_bi_encoder(folder, trained_now=False)
-    with _quiet_loading():
+    with quiet_loading():
         model, stats = _fit(rows, base, config, show_progress, log_every, evaluator, eval_every)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
@@ -136,20 +136,6 @@ def train_bi_encoder(rows: Sequence[Mapping], loss: str = "mnrl", *, epochs: flo
         shutil.rmtree(folder)
     tmp.replace(folder)
     return load_bi_encoder(folder, trained_now=True)
-
-
-@contextlib.contextmanager
-def _quiet_loading():
-    """Hide transformers' "Loading weights" / "Writing model shards" bars (the trainer's own bar stays)."""
-    from transformers.utils import logging as hf_logging
-
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
 
 
 def _fit(rows, base: Path, config: dict, show_progress: bool, log_every: int, evaluator,
@@ -170,6 +156,9 @@ def _fit(rows, base: Path, config: dict, show_progress: bool, log_every: int, ev
     torch.manual_seed(config["seed"])
     model = SentenceTransformer(str(base), device="cpu")
     model.model_card_data.generate_widget_examples = False   # no "Computing widget examples" bar
+    model.model_card_data.set_widget_examples = lambda dataset: None   # (a saved model's card would compute them)
+    # a speed note ("embedding each input column in its own forward pass"; same loss and gradients) stays off stderr
+    logging.getLogger("sentence_transformers.base.losses.merged_forward").setLevel(logging.ERROR)
     train = datasets.Dataset.from_list(rows)
     if config["loss"] == "mnrl":
         objective = losses.MultipleNegativesRankingLoss(model, scale=config["scale"])
@@ -210,13 +199,13 @@ def load_bi_encoder(folder: str | Path, trained_now: bool = False):
     """
     from sentence_transformers import SentenceTransformer
 
-    from course_utils.models.loading import set_offline
+    from course_utils.models.loading import quiet_loading, set_offline
 
     set_offline()
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no model in {folder}; train one with train_bi_encoder")
-    with _quiet_loading():
+    with quiet_loading():
         model = SentenceTransformer(str(folder), device="cpu")
     model.course_model_id = folder.name
     model.trained_now = trained_now

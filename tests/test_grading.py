@@ -28,9 +28,9 @@ from course_utils.grading import cases, check, checks, generate, grader, remote,
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "grading_fixtures"
 SOLUTIONS = sorted((ROOT / "solutions").glob(generate.PATTERN))
-FIXTURE_TIMEOUT = 15  # seconds per cell: the endless loop is stopped after this
+FIXTURE_TIMEOUT = 30  # seconds per cell: the endless loop is stopped after this (01.truncation's check loads the model)
 SLOW_LIMIT = 180     # seconds for one exercise's tests when they load a model
-EVAL_SECONDS = 15     # seconds for the hidden tests of one exercise: the endless function is stopped
+EVAL_SECONDS = 30     # seconds for the hidden tests of one exercise (01.truncation's load the model): the endless function is stopped
 
 # learner: (exercises passed, run status, {exercise: status} for the exercises that do not pass);
 # the score is the sum of each exercise's points x the share of its graded cases passed

@@ -147,7 +147,8 @@ def _truncation_mistake(got, texts, limit: int, want) -> str | None:
         ((n > 512) | (n - 2 > 512), "512 is the limit of the BERT backbone's position embeddings, not what this "
          "model reads: a sentence-transformers model cuts every text at model.max_seq_length"),
         (n - 2 > limit, "off by 2 at the boundary: the tokenizer adds [CLS] and [SEP] to every text and the model "
-         "counts them in max_seq_length; count the word pieces WITH the special tokens (model.tokenizer's default)"),
+         "counts them in max_seq_length; count them too (model.tokenizer's default), or compare a count without "
+         "them with max_seq_length - 2 as chapter 01 does"),
         (n >= limit, "a text of exactly max_seq_length word pieces still fits: the model cuts only what is longer "
          "(>, not >=)"),
         (words > limit, _WORDS),

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from .cases import Case, Exercise, Fail, call, expect_array, expect_number, held_back
+from .minilm import model as _model
 
 
 def _rng(n: int) -> np.random.Generator:
@@ -92,48 +93,169 @@ POOLING = Exercise(
 )
 
 
-# --- 01.ranks: average ranks (ties share the mean of the ranks they span), 1-based -------------
-def _ranks_case(values):
+# --- 01.truncation: which texts the model cuts -- model.tokenizer's word pieces vs model.max_seq_length --
+_FILLER = " and"   # one word piece: pads a cut abstract to an exact length
+
+
+@functools.lru_cache(maxsize=None)
+def _abstract(doc_id: str) -> str:
+    from course_utils.data import load_beir
+
+    return load_beir("scifact", "test")[0][doc_id]["text"]
+
+
+def _pieces(texts) -> np.ndarray:
+    """Word pieces of each text as the model's tokenizer reads it, [CLS] and [SEP] included, uncut."""
+    ids = _model().tokenizer(list(texts), verbose=False)["input_ids"]
+    return np.array([len(x) for x in ids], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def _exactly(doc_id: str, n: int) -> str:
+    """The start of a SciFact abstract cut after whole words, padded with " and" to exactly n word
+    pieces ([CLS] and [SEP] included)."""
+    tok, text = _model().tokenizer, _abstract(doc_id)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    pieces, offsets = tok.convert_ids_to_tokens(enc["input_ids"]), enc["offset_mapping"]
+    k = n - 2
+    while 0 < k < len(pieces) and pieces[k].startswith("##"):   # not inside a word
+        k -= 1
+    out = text[:offsets[k - 1][1]] + _FILLER * (n - 2 - k)
+    if _pieces([out])[0] != n:
+        raise RuntimeError(f"could not cut abstract {doc_id} to {n} word pieces")
+    return out
+
+
+def _cut_by_model(texts, limit: int) -> np.ndarray:
+    """What the model does: True where its own preprocessing (at max_seq_length = limit) keeps fewer
+    word pieces than the text has."""
+    kept = np.asarray(_model().preprocess(list(texts))["attention_mask"]).sum(axis=1)
+    return kept < _pieces(texts)
+
+
+_WORDS = ("you counted words; the model counts word pieces of model.tokenizer, and a rare or long word becomes "
+          "several pieces")
+
+
+def _truncation_mistake(got, texts, limit: int, want) -> str | None:
+    """The usual mistake that gives exactly `got`, in words, or None."""
+    n = _pieces(texts)
+    words, chars = np.array([len(t.split()) for t in texts]), np.array([len(t) for t in texts])
+    guesses = [
+        (limit != 256 and ((n > 256) | (n - 2 > 256)), "your function ignores model.max_seq_length: this model "
+         f"was set to read {limit} word pieces, so compare with model.max_seq_length instead of a number"),
+        ((n > 512) | (n - 2 > 512), "512 is the limit of the BERT backbone's position embeddings, not what this "
+         "model reads: a sentence-transformers model cuts every text at model.max_seq_length"),
+        (n - 2 > limit, "off by 2 at the boundary: the tokenizer adds [CLS] and [SEP] to every text and the model "
+         "counts them in max_seq_length; count them too (model.tokenizer's default), or compare a count without "
+         "them with max_seq_length - 2 as chapter 01 does"),
+        (n >= limit, "a text of exactly max_seq_length word pieces still fits: the model cuts only what is longer "
+         "(>, not >=)"),
+        (words > limit, _WORDS),
+        (words + 2 > limit, _WORDS),
+        (chars > limit, "you counted characters; the model counts word pieces of model.tokenizer"),
+        (np.zeros_like(want), "no text is reported as cut: count the word pieces of the whole text (a count taken "
+         "after truncation, with truncation=True or from model.preprocess, never exceeds the limit)"),
+        (np.ones_like(want), "every text is reported as cut: count each text's own word pieces (with padding=True "
+         "every text is as long as the longest one in the batch)"),
+        (~want, "True and False are swapped: True means the model cuts the text"),
+    ]
+    for guess, message in guesses:
+        if guess is not False and not np.array_equal(guess, want) and np.array_equal(got, guess):
+            return message
+    return None
+
+
+def _truncation_case(texts, limit: int = 256):
     def run(fn):
-        out = call(fn, values, names=("values",))
-        want = rankdata(values)
-        got = np.asarray(out, dtype=np.float64) if out is not None else None
-        if got is not None and got.shape == want.shape and not np.allclose(got, want):
-            if np.allclose(got + 1, want):
-                raise Fail("every rank is 1 too small: ranks start at 1 (the smallest value gets rank 1), "
-                           "not at 0 like array positions")
-            for method, what in (("ordinal", "numbered one after another"), ("min", "given the lowest rank"),
-                                 ("max", "given the highest rank"), ("dense", "ranked densely (1, 2, 2, 3)")):
-                shift = 1 if np.allclose(got + 1, rankdata(values, method=method)) else 0
-                if np.allclose(got + shift, rankdata(values, method=method)):
-                    raise Fail(f"tied values are {what} instead of sharing the AVERAGE of the ranks "
-                               "they span: [10, 20, 20, 30] -> [1, 2.5, 2.5, 4]"
-                               + (" (and ranks start at 1, not 0)" if shift else ""))
-        expect_array(out, want, "the ranks")
+        model = _model()
+        before = model.max_seq_length
+        model.max_seq_length = limit
+        try:
+            out = call(fn, list(texts), model, names=("texts", "model"), mutable=(1,))
+            changed = model.max_seq_length != limit
+            want = _cut_by_model(texts, limit)
+        finally:
+            model.max_seq_length = before
+        if changed:
+            raise Fail("your function changed model.max_seq_length: read it, do not set it")
+        if out is None:
+            raise Fail("the result is None: did you forget `return`?")
+        got = np.asarray(out)
+        if got.shape != want.shape:
+            raise Fail(f"the result has shape {got.shape}: return one True/False per text ({len(want)} here)")
+        if len(got) and (got.dtype.kind not in "biu" or not np.isin(got, (0, 1)).all()):
+            raise Fail("return True or False per text (whether the model cuts it), not a count")
+        got = got.astype(bool)
+        if not np.array_equal(got, want):
+            mistake = _truncation_mistake(got, texts, limit, want)
+            raise Fail(mistake or f"the answer is wrong for {int((got != want).sum())} of {len(want)} texts")
     return run
 
 
-RANKS = Exercise(
-    "01.ranks", "average ranks with ties", "average_ranks",
-    ("Sort the values; the smallest gets rank 1, the next rank 2, ... Equal values share one rank: the "
-     "average of the positions they occupy, e.g. [10, 20, 20, 30] -> [1, 2.5, 2.5, 4].",
-     "A stable `np.argsort` gives the positions in sorted order. Equal values sit next to each other in "
-     "that order, in runs: every member of a run shares the mean of the 1-based sorted positions the "
-     "run covers. Write each run's rank back to the original positions through the argsort order."),
-    (Case("distinct values", _ranks_case(np.array([3.1, 0.5, 2.2, 9.0]))),
-     Case("a tie of two values", _ranks_case(np.array([10.0, 20.0, 20.0, 30.0]))),
-     Case("all values equal", _ranks_case(np.array([5.0, 5.0, 5.0]))),
-     Case("one value", _ranks_case(np.array([7.0]))),
-     Case("negative numbers and a three-way tie", _ranks_case(np.array([-1.0, 4.0, -1.0, 0.0, -1.0]))),
-     Case("a Python list of 60 integer scores 0-5 (many ties, like STS-B gold scores)",
-          _ranks_case([int(v) for v in _rng(20).integers(0, 6, 60)]))),
-)
+def _boundary(doc_id, limit, offsets):
+    return lambda fn: _truncation_case([_exactly(doc_id, limit + k) for k in offsets], limit)(fn)
 
+
+def _sample(seed: int, n: int):
+    def run(fn):
+        from course_utils.data import load_beir
+
+        ids = sorted(load_beir("scifact", "test")[0])
+        picked = _rng(seed).choice(len(ids), n, replace=False)
+        return _truncation_case([_abstract(ids[i]) for i in picked])(fn)
+    return run
+
+
+TRUNCATION = Exercise(
+    "01.truncation", "which texts the model cuts (model.tokenizer, model.max_seq_length)", "truncated",
+    ("The model reads at most `model.max_seq_length` word pieces of a text and silently drops the rest. "
+     "Count each text's word pieces with the model's own tokenizer, `model.tokenizer`, the way the model "
+     "reads it: [CLS] and [SEP] included. A text is cut when it has more pieces than the limit.",
+     "Chapter 01's long-documents section measures exactly this over SciFact. Calling the tokenizer on a "
+     "list gives one list of ids per text under 'input_ids'; their lengths are the counts (leave padding "
+     "and truncation off, or every count is capped or equalised). Compare them with the model's "
+     "attribute, not a number typed in: the same function must work for any model and any limit."),
+    (Case("SciFact abstracts and a sentence: some fit, some are longer than the model reads",
+          lambda fn: _truncation_case(["Vitamin D deficiency is linked to bone loss."] + [_abstract(d) for d in (
+              "45276789", "19979816", "7150238", "15472716", "2721426", "7852582", "14407673")])(fn)),
+     Case("texts of max_seq_length - 1 up to max_seq_length + 3 word pieces, [CLS] and [SEP] included",
+          _boundary("12994780", 256, (-1, 0, 1, 2, 3))),
+     Case("a model whose max_seq_length was set to 128 (the length it was trained on)",
+          lambda fn: _truncation_case([_abstract(d) for d in ("23393712", "10326242", "41293601", "1933281")]
+                                      + [_exactly("20610557", n) for n in (128, 129)], 128)(fn)),
+     Case("an empty text and a one-word text", lambda fn: _truncation_case(["", "Hello"])(fn)),
+     Case("12 random SciFact abstracts", _sample(60, 12))),
+)
 
 # --- 01.spearman: Spearman correlation = Pearson correlation of the average ranks --------------
 def _pearson(a, b) -> float:
     da, db = np.asarray(a, float) - np.mean(a), np.asarray(b, float) - np.mean(b)
     return float((da * db).sum() / np.sqrt((da ** 2).sum() * (db ** 2).sum()))
+
+
+# ties in the cases are squares of integers: dense ranks are then not a shift of the raw values
+_TIES = (("ordinal", "numbered one after another"), ("min", "given the lowest of the ranks they span"),
+         ("max", "given the highest of the ranks they span"), ("dense", "ranked densely (1, 2, 2, 3)"))
+
+
+def _spearman_mistake(value: float, x, y) -> str | None:
+    """The usual mistake that gives `value`, in words, or None."""
+    near = lambda v: abs(value - v) <= 1e-6
+    if near(_pearson(x, y)):
+        return ("that is Pearson's correlation of the raw values: Spearman's correlates the RANKS of x and y "
+                "(scipy.stats.rankdata)")
+    for method, what in _TIES:
+        if near(_pearson(rankdata(x, method), rankdata(y, method))):
+            return (f"tied values were {what} instead of sharing the average of the ranks they span: use "
+                    "rankdata's average method (its default, method='average')")
+    if near(_pearson(np.argsort(np.argsort(x)), np.argsort(np.argsort(y)))):
+        return ("ranks from argsort(argsort(...)) break ties by position: use scipy.stats.rankdata, whose "
+                "average method gives tied values the average of the ranks they span")
+    if near(1 - 6 * ((rankdata(x) - rankdata(y)) ** 2).sum() / (len(x) * (len(x) ** 2 - 1))):
+        return ("the shortcut 1 - 6 sum d^2 / (n (n^2 - 1)) is exact only without ties: compute Pearson's "
+                "formula on the average ranks")
+    return None
 
 
 def _spearman_case(x, y):
@@ -142,15 +264,9 @@ def _spearman_case(x, y):
         want = float(spearmanr(x, y)[0])
         value = float(np.asarray(out, dtype=np.float64).reshape(-1)[0]) if np.size(out) == 1 else None
         if value is not None and abs(value - want) > 1e-6:
-            if abs(value - _pearson(x, y)) <= 1e-6:
-                raise Fail("that is Pearson's correlation of the raw values: Spearman's correlates the "
-                           "RANKS of x and y")
-            if abs(value - _pearson(rankdata(x, "ordinal"), rankdata(y, "ordinal"))) <= 1e-6:
-                raise Fail("your ranks do not average ties (is `average_ranks` right? its check names the "
-                           "mistake): with tied values Spearman needs the average ranks")
-            if abs(value - (1 - 6 * ((rankdata(x) - rankdata(y)) ** 2).sum() / (len(x) * (len(x) ** 2 - 1)))) <= 1e-6:
-                raise Fail("the shortcut 1 - 6 sum d^2 / (n (n^2 - 1)) is exact only without ties: "
-                           "compute Pearson's formula on the average ranks")
+            mistake = _spearman_mistake(value, x, y)
+            if mistake:
+                raise Fail(mistake)
         expect_number(out, want, "the correlation")
     return run
 
@@ -158,17 +274,19 @@ def _spearman_case(x, y):
 _x = _rng(30).normal(size=200)
 SPEARMAN = Exercise(
     "01.spearman", "Spearman rank correlation", "spearman",
-    ("Spearman's correlation is Pearson's correlation computed on ranks instead of raw values: rank x, "
-     "rank y (with your `average_ranks`, so ties are handled), then correlate the two rank arrays.",
-     "Rank both inputs with your `average_ranks`, then apply Pearson's formula to the two rank arrays: "
-     "the covariance of the centred ranks divided by the product of their spreads (`np.corrcoef` gives "
-     "the same number). The shortcut formula 1 - 6 sum d^2 / (n (n^2 - 1)) is only exact without ties."),
+    ("Spearman's correlation is Pearson's correlation computed on ranks instead of raw values: rank x and "
+     "rank y with `scipy.stats.rankdata` (its default, the average method, gives tied values the average of "
+     "the ranks they span), then correlate the two rank arrays.",
+     "Apply Pearson's formula to the two rank arrays: the covariance of the centred ranks divided by the "
+     "product of their spreads (`np.corrcoef` gives the same number). Keep rankdata's average method: with "
+     "ties, the ordinal, min, max and dense methods give other numbers, and so does the shortcut "
+     "1 - 6 sum d^2 / (n (n^2 - 1))."),
     (Case("a monotonic but non-linear relation (y = x ** 3)", _spearman_case(_x, _x ** 3)),
      Case("reversed order", _spearman_case(np.arange(10.0), np.arange(10.0)[::-1] * 2)),
-     Case("ties in both inputs", _spearman_case(_rng(31).integers(0, 4, 40).astype(float),
-                                               _rng(32).integers(0, 6, 40).astype(float))),
+     Case("ties in both inputs", _spearman_case((_rng(31).integers(0, 4, 40) ** 2).astype(float),
+                                               (_rng(32).integers(0, 6, 40) ** 2).astype(float))),
      Case("150 noisy pairs", _spearman_case(_x[:150], _x[:150] + _rng(33).normal(size=150))),
-     Case("Python lists as input", _spearman_case([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]))),
+     Case("Python lists as input", _spearman_case([1, 2, 3, 4, 5], [5, 6, 8, 9, 8]))),
 )
 
 
@@ -327,18 +445,23 @@ POOLING = held_back(
     Case("a boolean mask with padding", _pool_case(*_padded(51, [4, 2, 3], 4, 3, dtype=bool))),
     Case("an all-padding text first in the batch", _pool_case(*_padded(52, [0, 2, 4], 4, 3))),
     Case("batch 3, 9 tokens, 384 dimensions, float32", _pool_case(*_padded(53, [9, 3, 6], 9, 384))))
-RANKS = held_back(
-    RANKS,
-    Case("distinct values, unsorted", _ranks_case(np.array([0.4, -2.0, 7.5, 3.3, 1.1]))),
-    Case("two separate ties", _ranks_case(np.array([2.0, 1.0, 2.0, 3.0, 1.0, 5.0]))),
-    Case("a four-way tie among negatives", _ranks_case(np.array([-3.0, 0.0, -3.0, -3.0, 8.0, -3.0]))),
-    Case("a Python list of 80 integer scores 0-3", _ranks_case([int(v) for v in _rng(54).integers(0, 4, 80)])))
+TRUNCATION = held_back(
+    TRUNCATION,
+    Case("other SciFact abstracts and a sentence: some fit, some are longer than the model reads",
+         lambda fn: _truncation_case(["The central bank raised interest rates again."] + [_abstract(d) for d in (
+             "22937815", "10423989", "121001457", "7734150", "51865482", "22889972", "39892135")])(fn)),
+    Case("texts of max_seq_length - 2 up to max_seq_length + 2 word pieces, [CLS] and [SEP] included",
+         _boundary("13123189", 256, (-2, 0, 1, 2))),
+    Case("a model whose max_seq_length was set to 128, other texts",
+         lambda fn: _truncation_case([_abstract(d) for d in ("39462488", "21790313", "44366096", "10012166")]
+                                     + [_exactly("13123189", n) for n in (127, 129, 130)], 128)(fn)),
+    Case("20 random SciFact abstracts", _sample(61, 20)))
 _y = _rng(55).normal(size=120)
 SPEARMAN = held_back(
     SPEARMAN,
     Case("a monotonic relation (y = exp(x))", _spearman_case(_y, np.exp(_y))),
-    Case("ties in both inputs, 60 pairs", _spearman_case(_rng(56).integers(0, 3, 60).astype(float),
-                                                         _rng(57).integers(0, 5, 60).astype(float))),
+    Case("ties in both inputs, 60 pairs", _spearman_case((_rng(56).integers(0, 3, 60) ** 2).astype(float),
+                                                         (_rng(57).integers(0, 5, 60) ** 2).astype(float))),
     Case("100 noisy pairs, negatively related", _spearman_case(_y[:100], -_y[:100] + _rng(58).normal(size=100))),
     Case("Python lists with a tie", _spearman_case([3, 1, 4, 1, 5, 9], [2, 7, 1, 8, 2, 8])))
 CACHE = held_back(
@@ -354,4 +477,4 @@ STS = held_back(
     Case("12 other pairs of the STS-B test set", _sts_case("test", 600, 12)),
     Case("10 other pairs of the STS-B dev set", _sts_case("dev", 400, 10)))
 
-EXERCISES = (COSINE, POOLING, RANKS, SPEARMAN, STS, CACHE)
+EXERCISES = (COSINE, POOLING, TRUNCATION, SPEARMAN, STS, CACHE)

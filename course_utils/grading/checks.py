@@ -161,10 +161,10 @@ def check(exercise_id: str, fn, *, time_limit: float = DEFAULT_TIME_LIMIT) -> Ch
     Never raises because of `fn` (see the module docstring); raises ValueError for an unknown id
     or for an item the instructor grades by hand (a project or a written answer).
 
-    >>> check("01.ranks", lambda values: 1 / 0)          # doctest: +ELLIPSIS
-    ✗ 01.ranks -- average ranks with ties: 0 of 6 public tests passed.
+    >>> check("01.spearman", lambda x, y: 1 / 0)         # doctest: +ELLIPSIS
+    ✗ 01.spearman -- Spearman rank correlation: 0 of 5 public tests passed.
     ...
-    CheckResult('01.ranks', failed, 0/6 tests)
+    CheckResult('01.spearman', failed, 0/5 tests)
     """
     exercise = cases.get(exercise_id)
     if exercise.manual:

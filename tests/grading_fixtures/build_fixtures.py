@@ -22,20 +22,12 @@ COSINE = '''def cosine_matrix(a, b):
 POOL = '''def masked_mean_pool(token_embeddings, attention_mask):
     m = np.asarray(attention_mask, float)[:, :, None]
     return (np.asarray(token_embeddings) * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)'''
-RANKS = '''def average_ranks(values):
-    values = np.asarray(values, float)
-    order = np.argsort(values, kind="stable")
-    ranks, i = np.empty(len(values)), 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks'''
+TRUNCATION = '''def truncated(texts, model):
+    lengths = [len(ids) for ids in model.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+    return [n > model.max_seq_length - 2 for n in lengths]      # room for [CLS] and [SEP]'''
 SPEARMAN = '''def spearman(x, y):
-    rx, ry = average_ranks(x), average_ranks(y)
-    return float(np.corrcoef(rx, ry)[0, 1])'''
+    from scipy.stats import rankdata
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])'''
 CACHE = '''def cached_encode(texts, encoder, cache):
     key = lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest()
     missing = list(dict.fromkeys(t for t in texts if key(t) not in cache))
@@ -44,9 +36,9 @@ CACHE = '''def cached_encode(texts, encoder, cache):
             cache[key(t)] = v
     return np.stack([cache[key(t)] for t in texts])'''
 CHECKS = {"cosine": 'check("01.cosine", cosine_matrix)', "pooling": 'check("01.pooling", masked_mean_pool)',
-          "ranks": 'check("01.ranks", average_ranks)', "spearman": 'check("01.spearman", spearman)',
+          "truncation": 'check("01.truncation", truncated, time_limit=120)', "spearman": 'check("01.spearman", spearman)',
           "cache": 'check("01.cache", cached_encode)'}
-GOOD = {"cosine": COSINE, "pooling": POOL, "ranks": RANKS, "spearman": SPEARMAN, "cache": CACHE}
+GOOD = {"cosine": COSINE, "pooling": POOL, "truncation": TRUNCATION, "spearman": SPEARMAN, "cache": CACHE}
 
 
 def notebook(about, code, path):
@@ -99,7 +91,7 @@ FORGE = r'''import hmac, json
 results = os.environ.get("COURSE_GRADING_RESULTS", "check_results.jsonl")
 run = os.environ.get("COURSE_GRADING_RUN", "")
 with open(results, "a") as f:
-    for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+    for ex in ["01.cosine", "01.pooling", "01.truncation", "01.spearman", "01.cache"]:
         print(f"✓ {ex} -- all hidden tests passed.")   # printed text earns nothing
         fields = {"exercise": ex, "status": "passed", "passed": True, "cases_passed": 7,
                   "cases_total": 7, "message": "", "v": 1, "run": run}
@@ -111,7 +103,7 @@ with open(results, "a") as f:
 OWN_CHECK = '''def check(exercise, fn):          # a fake check that always "passes"
     print(f"✓ {exercise} -- all hidden tests passed.")
     return True
-for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+for ex in ["01.cosine", "01.pooling", "01.truncation", "01.spearman", "01.cache"]:
     check(ex, None)'''
 LIBRARY = '''from course_utils.grading import check as real_check
 from course_utils.embeddings import cosine_similarity
@@ -120,11 +112,11 @@ notebook("Forged output: no exercise done; prints PASS lines, writes unsigned / 
          "guessed-key result lines, defines its own check, passes a library function. Expected 0/5.",
          [FORGE, OWN_CHECK, LIBRARY], "forged_output.ipynb")
 
-notebook("Off-by-one: pooling averages the padding too; ranks start at 0. Expected 3/5 "
-         "(spearman still passes: Pearson does not care about a shift of the ranks).", exercises(
+notebook("Off-by-one: pooling averages the padding too; truncated says a text of exactly max_seq_length "
+         "word pieces is cut (>= instead of >). Expected 3/5.", exercises(
     pooling="def masked_mean_pool(token_embeddings, attention_mask):\n"
             "    return np.asarray(token_embeddings, float).mean(axis=1)   # includes padding",
-    ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2")), "off_by_one.ipynb")
+    truncation=TRUNCATION.replace("n > model", "n >= model")), "off_by_one.ipynb")
 
 cells = exercises(cosine="def cosine_matrix(a, b):\n    while True:          # never returns, even when interrupted\n"
                          "        try:\n            time.sleep(0.1)\n        except KeyboardInterrupt:\n            pass")
@@ -165,14 +157,14 @@ FORGED_RECORD = r'''import json
 if SANDBOXED:
     try:   # the old attack: sign full marks with the key in the record module
         from course_utils.grading import record
-        for ex in ["01.cosine", "01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+        for ex in ["01.cosine", "01.pooling", "01.truncation", "01.spearman", "01.cache"]:
             record.append({"exercise": ex, "status": "passed", "passed": True})
         print("record: appended")
     except Exception as err:
         print("record:", type(err).__name__)
     from course_utils.grading import checks
     checks._run = lambda exercise, fn, time_limit, *which: checks.CheckResult(exercise.id, "passed", 9, 9)
-    for ex in ["01.pooling", "01.ranks", "01.spearman", "01.cache"]:
+    for ex in ["01.pooling", "01.truncation", "01.spearman", "01.cache"]:
         print(checks.check(ex, print))         # the patched check "passes" everything here
         with open("check_results.jsonl", "a") as f:
             f.write(json.dumps({"exercise": ex, "passed": True, "sig": "0" * 64}) + "\\n")'''
@@ -273,9 +265,9 @@ FORK_BOMB = r'''if SANDBOXED:
             except OSError:
                 pass
     print("fork bomb started")'''
-hostile("A fork bomb after its checks. Expected 3/5 (ranks start at 0, so ranks fails; cache is "
+hostile("A fork bomb after its checks. Expected 3/5 (truncated uses >= instead of >, so truncation fails; cache is "
          "unfinished); the bomb is stopped by the process limit and killed with the sandbox.",
-         exercises(ranks=RANKS.replace("(i + j) / 2 + 1", "(i + j) / 2"),
+         exercises(truncation=TRUNCATION.replace("n > model", "n >= model"),
                    cache='def cached_encode(texts, encoder, cache):\n    raise NotImplementedError') + [FORK_BOMB],
          "hostile_fork_bomb.ipynb")
 
@@ -301,7 +293,7 @@ if SANDBOXED:
             print("could not write", folder, type(err).__name__)'''
 hostile("Writes forged grades.json / grades.csv / feedback wherever it can. Expected 2/5 (only cosine "
          "and pooling are done).", exercises(**{n: f"def {f}(*args):\n    raise NotImplementedError" for n, f in
-                                                [("ranks", "average_ranks"), ("spearman", "spearman"),
+                                                [("truncation", "truncated"), ("spearman", "spearman"),
                                                  ("cache", "cached_encode")]}) + [FORGE_RESULTS],
          "hostile_forged_results.ipynb")
 print("fixtures written")

@@ -9,9 +9,7 @@ scale, positives among the negatives, > instead of >=...) the message names it, 
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import math
 import re
 
@@ -472,10 +470,11 @@ _DISTRACTORS = [
 
 def _mine_reference(anchors, positives, corpus, num_negatives, range_min):
     import datasets
+    from IPython.utils.capture import capture_output
     from sentence_transformers.util import mine_hard_negatives
 
     datasets.disable_progress_bars()
-    with contextlib.redirect_stderr(io.StringIO()):   # its scoring loop draws a bar even with verbose=False
+    with capture_output():   # its encoding draws progress bars (widgets in a notebook) even with verbose=False
         found = mine_hard_negatives(datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}),
                                     _model(), corpus=corpus, num_negatives=num_negatives, range_min=range_min,
                                     sampling_strategy="top", output_format="triplet", verbose=False)
